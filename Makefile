@@ -1,0 +1,113 @@
+# shmpipe - one GNU Makefile: all check install uninstall demo clean.
+#   make                  library (static + shared), CLI, examples, tests
+#   make check            build and run every test (tests/run.sh)
+#   make check SANITIZE=1 the same under ASan+UBSan, built in build/asan
+#   make demo             the README's main job
+#   make install PREFIX=/usr/local DESTDIR=
+VERSION    := 0.1.0
+SOVERSION  := 0
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+CC      ?= cc
+ifeq ($(origin CC),default)
+CC      := cc
+endif
+OPT     ?= -O2 -g
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS  ?=
+BASE_CFLAGS := -std=c11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -Iinclude -Isrc
+LDLIBS  := -lpthread
+
+ifeq ($(SANITIZE),1)
+B       := build/asan
+BASE_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+else
+B       := build
+endif
+
+LIB_SRCS  := $(wildcard src/*.c)
+LIB_OBJS  := $(LIB_SRCS:src/%.c=$(B)/src/%.o)
+STATIC    := $(B)/libshmpipe.a
+SHARED    := $(B)/libshmpipe.so.$(VERSION)
+SONAME    := libshmpipe.so.$(SOVERSION)
+CLI       := $(B)/shmpipe
+CLI_SRCS  := $(wildcard tools/*.c)
+EXAMPLES  := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
+TEST_PROGS := $(patsubst tests/%.c,$(B)/tests/%,$(filter-out tests/helpers.c,$(wildcard tests/*.c)))
+TEST_SCRIPTS := $(wildcard tests/*.sh)
+MANPAGES  := $(wildcard man/*.[0-9])
+
+.PHONY: all lib check install uninstall demo clean deps
+all: lib $(CLI) $(EXAMPLES) $(TEST_PROGS)
+lib: $(STATIC) $(SHARED) $(B)/shmpipe.pc
+
+$(B)/src/%.o: src/%.c include/shmpipe.h src/internal.h | $(B)/src
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -DSHMPIPE_BUILDING -c -o $@ $<
+
+$(B)/src $(B)/examples $(B)/tests $(B)/tools:
+	mkdir -p $@
+
+$(STATIC): $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJS) src/libshmpipe.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libshmpipe.map \
+		$(LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS)
+	ln -sf libshmpipe.so.$(VERSION) $(B)/$(SONAME)
+	ln -sf $(SONAME) $(B)/libshmpipe.so
+
+$(B)/shmpipe.pc: shmpipe.pc.in Makefile | $(B)/src
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# The CLI and the programs below link the static library: they run from the
+# build tree without LD_LIBRARY_PATH. The shared one is tested by install.sh.
+$(CLI): $(CLI_SRCS) $(wildcard tools/*.h) $(STATIC) | $(B)/tools
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itools $(LDFLAGS) -o $@ $(CLI_SRCS) $(STATIC) $(LDLIBS)
+
+$(B)/examples/%: examples/%.c $(STATIC) | $(B)/examples
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+$(B)/tests/%: tests/%.c tests/helpers.c tests/helpers.h $(STATIC) | $(B)/tests
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< tests/helpers.c $(STATIC) $(LDLIBS)
+
+deps:
+	@scripts/deps.sh check
+
+check: deps all
+	@BUILD=$(abspath $(B)) SHMPIPE=$(abspath $(CLI)) SANITIZE=$(SANITIZE) \
+		tests/run.sh $(TEST_PROGS) $(TEST_SCRIPTS)
+
+demo: all
+	@B=$(abspath $(B)) examples/demo.sh
+
+install: lib $(CLI)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	install -m 644 include/shmpipe.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf libshmpipe.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libshmpipe.so
+	install -m 644 $(B)/shmpipe.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/
+	for m in $(MANPAGES); do \
+		install -m 644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/; done
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/shmpipe.h $(DESTDIR)$(LIBDIR)/libshmpipe.a \
+		$(DESTDIR)$(LIBDIR)/libshmpipe.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+		$(DESTDIR)$(LIBDIR)/libshmpipe.so $(DESTDIR)$(PKGCONFIGDIR)/shmpipe.pc \
+		$(DESTDIR)$(BINDIR)/shmpipe
+	for m in $(MANPAGES); do \
+		rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}; done
+
+clean:
+	rm -rf build

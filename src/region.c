@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * region.c - named shared-memory regions.
+ *
+ * An object is [struct shmpipe__region_header][user data]. It is created
+ * without a name, filled, and only then linked into /dev/shm (sys.c), so an
+ * opener sees either nothing or a complete object. Open never trusts the
+ * object: it reads the header with pread() and compares it with the real
+ * size from fstat() before it maps anything.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+struct shmpipe_region {
+	void *map;
+	size_t map_size;
+	size_t data_size;
+	char name[SHMPIPE_NAME_MAX + 1];
+};
+
+struct fill_args {
+	const struct shmpipe_region_config *cfg;
+	uint32_t type;
+	size_t data_size;
+};
+
+static int fill_region(void *map, size_t size, void *arg)
+{
+	const struct fill_args *a = arg;
+	struct shmpipe__region_header *h = map;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+
+	h->magic = SHMPIPE__REGION_MAGIC;
+	h->version = SHMPIPE__REGION_VERSION;
+	h->type = a->type;
+	h->header_size = SHMPIPE__REGION_HEADER_SIZE;
+	h->data_size = a->data_size;
+	h->creator_pid = (uint32_t)getpid();
+	h->created_realtime_ns =
+		(uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	if (a->cfg->init) {
+		int r = a->cfg->init((char *)map + SHMPIPE__REGION_HEADER_SIZE,
+				     a->data_size, a->cfg->init_arg);
+		if (r < 0)
+			return r;
+	}
+	(void)size;
+	/* Release: whoever reads ready == 1 with acquire sees all of the above
+	 * and everything init wrote. */
+	atomic_store_explicit(&h->ready, 1, memory_order_release);
+	return 0;
+}
+
+static shmpipe_region *region_new(const char *name, void *map, size_t size)
+{
+	shmpipe_region *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->map = map;
+	r->map_size = size;
+	r->data_size = size - SHMPIPE__REGION_HEADER_SIZE;
+	strcpy(r->name, name); /* validated: at most SHMPIPE_NAME_MAX */
+	return r;
+}
+
+int shmpipe__region_create(shmpipe_region **out, const char *name,
+			   const struct shmpipe_region_config *cfg,
+			   uint32_t type)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	char path[SHMPIPE__PATH_MAX];
+	int r = shmpipe__shm_path(path, SHMPIPE__PREFIX, name);
+	if (r < 0)
+		return r;
+	if (!cfg || cfg->size == 0)
+		return -EINVAL;
+	if (cfg->size > (size_t)INT64_MAX - SHMPIPE__REGION_HEADER_SIZE)
+		return -EFBIG;
+	size_t total = SHMPIPE__REGION_HEADER_SIZE + cfg->size;
+	struct fill_args args = { .cfg = cfg, .type = type,
+				  .data_size = cfg->size };
+	void *map;
+	r = shmpipe__shm_create(path, total, cfg->mode ? cfg->mode : 0600,
+				cfg->flags, fill_region, &args, &map);
+	if (r < 0)
+		return r;
+	*out = region_new(name, map, total);
+	if (!*out) {
+		munmap(map, total);
+		shmpipe__unlink(path);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+SHMPIPE_API int shmpipe_region_create(shmpipe_region **out, const char *name,
+				      const struct shmpipe_region_config *cfg)
+{
+	return shmpipe__region_create(out, name, cfg, SHMPIPE__TYPE_REGION);
+}
+
+/* Check the header read by pread() against the object's real size. */
+static int check_header(const struct shmpipe__region_header *h, size_t size,
+			uint32_t type)
+{
+	if (h->magic != SHMPIPE__REGION_MAGIC ||
+	    h->version != SHMPIPE__REGION_VERSION)
+		return -EPROTO;
+	if (h->header_size != SHMPIPE__REGION_HEADER_SIZE ||
+	    h->data_size == 0 ||
+	    h->data_size != size - SHMPIPE__REGION_HEADER_SIZE)
+		return -EBADMSG;
+	if (atomic_load_explicit(&h->ready, memory_order_relaxed) != 1)
+		return -EBADMSG; /* never finished initialising */
+	if (h->type != type)
+		return -EPROTO;
+	return 0;
+}
+
+int shmpipe__region_open(shmpipe_region **out, const char *name,
+			 uint32_t type)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	char path[SHMPIPE__PATH_MAX];
+	int r = shmpipe__shm_path(path, SHMPIPE__PREFIX, name);
+	if (r < 0)
+		return r;
+	size_t size;
+	int fd = shmpipe__shm_open(path, &size);
+	if (fd < 0)
+		return fd;
+	struct shmpipe__region_header h;
+	r = size < sizeof(h) ? -EBADMSG : shmpipe__pread_all(fd, &h, sizeof(h), 0);
+	if (r == 0)
+		r = check_header(&h, size, type);
+	void *map = NULL;
+	if (r == 0)
+		r = shmpipe__map(fd, size, &map);
+	shmpipe__close(fd);
+	if (r < 0)
+		return r;
+	/* The mapping now sees what pread() saw; pair with the creator's
+	 * release store of ready. */
+	const struct shmpipe__region_header *mh = map;
+	if (atomic_load_explicit(&mh->ready, memory_order_acquire) != 1 ||
+	    mh->data_size != h.data_size) {
+		munmap(map, size);
+		return -EBADMSG;
+	}
+	*out = region_new(name, map, size);
+	if (!*out) {
+		munmap(map, size);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+SHMPIPE_API int shmpipe_region_open(shmpipe_region **out, const char *name)
+{
+	return shmpipe__region_open(out, name, SHMPIPE__TYPE_REGION);
+}
+
+SHMPIPE_API void *shmpipe_region_data(const shmpipe_region *r)
+{
+	return (char *)r->map + SHMPIPE__REGION_HEADER_SIZE;
+}
+
+SHMPIPE_API size_t shmpipe_region_size(const shmpipe_region *r)
+{
+	return r->data_size;
+}
+
+SHMPIPE_API const char *shmpipe_region_name(const shmpipe_region *r)
+{
+	return r->name;
+}
+
+const struct shmpipe__region_header *
+shmpipe__region_header(const shmpipe_region *r)
+{
+	return r->map;
+}
+
+SHMPIPE_API void shmpipe_region_close(shmpipe_region *r)
+{
+	if (!r)
+		return;
+	munmap(r->map, r->map_size);
+	free(r);
+}
+
+SHMPIPE_API int shmpipe_region_unlink(const char *name)
+{
+	char path[SHMPIPE__PATH_MAX];
+	int r = shmpipe__shm_path(path, SHMPIPE__PREFIX, name);
+	return r < 0 ? r : shmpipe__unlink(path);
+}
