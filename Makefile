@@ -45,7 +45,7 @@ MANPAGES  := $(wildcard man/*.[0-9])
 
 .PHONY: all lib check install uninstall demo clean deps
 all: lib $(CLI) $(EXAMPLES) $(TEST_PROGS)
-lib: $(STATIC) $(SHARED) $(B)/shmpipe.pc
+lib: $(STATIC) $(SHARED)
 
 $(B)/src/%.o: src/%.c include/shmpipe.h src/internal.h | $(B)/src
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -DSHMPIPE_BUILDING -c -o $@ $<
@@ -63,9 +63,9 @@ $(SHARED): $(LIB_OBJS) src/libshmpipe.map
 	ln -sf libshmpipe.so.$(VERSION) $(B)/$(SONAME)
 	ln -sf $(SONAME) $(B)/libshmpipe.so
 
-$(B)/shmpipe.pc: shmpipe.pc.in Makefile | $(B)/src
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+# Generated at install time, so it names the PREFIX that install was given.
+PC_SED := -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|'
 
 # The CLI and the programs below link the static library: they run from the
 # build tree without LD_LIBRARY_PATH. The shared one is tested by install.sh.
@@ -96,7 +96,7 @@ install: lib $(CLI)
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libshmpipe.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libshmpipe.so
-	install -m 644 $(B)/shmpipe.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	sed $(PC_SED) shmpipe.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/shmpipe.pc
 	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/
 	for m in $(MANPAGES); do \
 		install -m 644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/; done
