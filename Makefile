@@ -40,14 +40,14 @@ CLI       := $(B)/shmpipe
 CLI_SRCS  := $(wildcard tools/*.c)
 EXAMPLES  := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 TEST_PROGS := $(patsubst tests/%.c,$(B)/tests/%,$(filter-out tests/helpers.c,$(wildcard tests/*.c)))
-TEST_SCRIPTS := $(wildcard tests/*.sh)
+TEST_SCRIPTS := $(filter-out tests/run.sh,$(wildcard tests/*.sh))
 MANPAGES  := $(wildcard man/*.[0-9])
 
 .PHONY: all lib check install uninstall demo clean deps
 all: lib $(CLI) $(EXAMPLES) $(TEST_PROGS)
 lib: $(STATIC) $(SHARED)
 
-$(B)/src/%.o: src/%.c include/shmpipe.h src/internal.h | $(B)/src
+$(B)/src/%.o: src/%.c include/shmpipe.h $(wildcard src/*.h) | $(B)/src
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -DSHMPIPE_BUILDING -c -o $@ $<
 
 $(B)/src $(B)/examples $(B)/tests $(B)/tools:

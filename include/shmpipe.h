@@ -140,6 +140,7 @@ struct shmpipe_region_config {
  * @cfg:  size, mode, flags and optional init callback.
  *
  * Errors: -EEXIST the name exists (and SHMPIPE_REPLACE was not given);
+ * -EINVAL a mode with bits beyond 0777 (no setuid, setgid or sticky);
  * -ENOSPC /dev/shm cannot hold @size; -EFBIG/-EINVAL size 0 or too large;
  * -EOPNOTSUPP /dev/shm does not support O_TMPFILE or linking; whatever the
  * init callback returned; and the name errors above.
@@ -364,6 +365,227 @@ SHMPIPE_API int shmpipe_shutdown_register(shmpipe_shutdown *h,
  * number of objects removed (those already gone are not counted).
  */
 SHMPIPE_API int shmpipe_shutdown_close(shmpipe_shutdown *h);
+
+/* ---------------------------------------------------------- buffered pipe
+ *
+ * A named pipe whose buffer holds exactly `capacity` bytes (L, from one
+ * byte up to what /dev/shm can hold), living in a region, opened by name by
+ * unrelated processes: many writers and many readers.
+ *
+ * Kinds:
+ *  SHMPIPE_STREAM   bytes, like a pipe. A write of len <= capacity is
+ *                   atomic: all of it goes in at once, after another
+ *                   writer's whole write, never interleaved; if it cannot go
+ *                   in before the timeout nothing is written. A longer write
+ *                   goes in pieces and returns the count written. A read
+ *                   returns 1..len bytes, as soon as any are there.
+ *  SHMPIPE_MESSAGE  one write is one message; one read returns one whole
+ *                   message. Each message occupies 8 bytes of header plus
+ *                   its length rounded up to 8 in the buffer, so a message
+ *                   longer than capacity - 8 can never fit (-EMSGSIZE).
+ *                   Writing 0 bytes writes nothing and returns 0, as on a
+ *                   pipe: there are no empty messages (0 is end of file).
+ *
+ * Timeouts: -1 waits forever, 0 never waits (-EAGAIN), > 0 milliseconds on
+ * CLOCK_MONOTONIC (-ETIMEDOUT). A full pipe blocks writers: nothing is ever
+ * dropped. Signals do not interrupt waits (the deadline still holds).
+ *
+ * Persistence and end of file: data stays in the pipe until read, even
+ * while no process has it open. A read of an empty pipe returns 0 (end of
+ * file) once no writer is attached, whether the last one closed or died
+ * (dead writers are noticed within about 50 ms by their pid, not only
+ * counted). Exception, as with opening a FIFO: on a pipe that no writer has
+ * ever opened, a reader waits for the first writer (within its timeout).
+ * A writer is never told that readers are gone (no EPIPE): the data waits.
+ *
+ * Crash safety: a process killed at any instruction leaves the pipe usable.
+ * Writers exclude each other with a robust mutex, as do readers; a dead
+ * holder's lock is recovered by the next locker. A write becomes visible by
+ * one store of the write position after all its bytes are in place, so a
+ * half-written message is never seen and a committed one is never lost.
+ * Delivery: shmpipe_read() is at-most-once (a reader killed after taking a
+ * message but before using it loses that one message); shmpipe_peek() +
+ * shmpipe_release() is at-least-once (a reader killed between them leaves
+ * the message in the pipe for the next reader).
+ *
+ * Untrusted memory: every position and length read from the shared object is
+ * checked before use; a corrupt or hostile object yields -EBADMSG, never an
+ * access outside the mapping, an endless loop or a crash.
+ *
+ * Fast path: a handle opened with SHMPIPE_EXCLUSIVE holds its side's lock
+ * for its whole life, so a single writer and a single reader opened that
+ * way exchange data lock-free (one release store and one acquire load per
+ * call, no atomic read-modify-write). Without it each call takes the side's
+ * lock once (uncontended: one atomic compare-and-swap).
+ *
+ * Handles: one handle may be used by one thread at a time. Do not use a
+ * handle in a child after fork(): open a new one there.
+ */
+typedef struct shmpipe shmpipe;
+
+#define SHMPIPE_STREAM 0u
+#define SHMPIPE_MESSAGE 1u
+
+/* Default capacity when shmpipe_config.capacity is 0: 1 MiB. */
+#define SHMPIPE_DEFAULT_CAPACITY (1u << 20)
+
+struct shmpipe_config {
+	size_t capacity; /* L in bytes; 0 = SHMPIPE_DEFAULT_CAPACITY */
+	unsigned kind;	 /* SHMPIPE_STREAM (0) or SHMPIPE_MESSAGE */
+	mode_t mode;	 /* exact permission bits; 0 = 0600 */
+	unsigned flags;	 /* SHMPIPE_REPLACE */
+};
+
+/*
+ * shmpipe_create - create the pipe @name, empty, and publish it atomically.
+ * @cfg may be NULL for all defaults. Its pages are reserved now.
+ * Errors: -EEXIST it exists (without SHMPIPE_REPLACE); -ENOSPC /dev/shm
+ * cannot hold it; -EINVAL bad kind, flags, or capacity (message pipes need
+ * at least 16 bytes); -EFBIG capacity too large to map; name errors.
+ */
+SHMPIPE_API int shmpipe_create(const char *name,
+			       const struct shmpipe_config *cfg);
+
+/* Flags for shmpipe_open(): exactly one of READ and WRITE, plus options. */
+#define SHMPIPE_READ 0x1u
+#define SHMPIPE_WRITE 0x2u
+#define SHMPIPE_EXCLUSIVE 0x4u /* be the only reader (or writer): take the
+				  side's lock for the handle's life; another
+				  exclusive or plain handle of that side
+				  waits for it (or times out) */
+
+/*
+ * shmpipe_open - attach to the pipe @name as a reader or a writer.
+ * Errors: -ENOENT no such pipe; -EPROTO not a pipe (another object type,
+ * magic or version); -EBADMSG corrupt header; -EUSERS all 64 attachment
+ * slots are taken by live processes; -EINVAL bad flags; -EBUSY an exclusive
+ * handle of that side exists (with SHMPIPE_EXCLUSIVE); -EACCES; name errors.
+ */
+SHMPIPE_API int shmpipe_open(shmpipe **out, const char *name, unsigned flags);
+
+/* Detach and free the handle (NULL is fine). Closing the last writer lets
+ * readers of an empty pipe see end of file. The data stays. */
+SHMPIPE_API void shmpipe_close(shmpipe *p);
+
+/* Remove the name of a pipe (open handles keep working). -ENOENT, names. */
+SHMPIPE_API int shmpipe_unlink(const char *name);
+
+/*
+ * shmpipe_write - write @len bytes (stream) or one message (message kind).
+ * Returns the count written (len, or less only for a stream write longer
+ * than the capacity that timed out part way); -EAGAIN / -ETIMEDOUT when
+ * nothing could be written in time; -EMSGSIZE a message that can never fit;
+ * -EBADF not a writer handle; -EBADMSG the pipe is corrupt.
+ */
+SHMPIPE_API ssize_t shmpipe_write(shmpipe *p, const void *buf, size_t len,
+				  int timeout_ms);
+
+/*
+ * shmpipe_read - read up to @len bytes (stream) or one whole message.
+ * Returns the count read; 0 at end of file; -EAGAIN / -ETIMEDOUT nothing in
+ * time; -EMSGSIZE the next message is longer than @len (it stays in the
+ * pipe: shmpipe_next_size() tells its size); -EBADF not a reader handle;
+ * -EBADMSG corrupt.
+ */
+SHMPIPE_API ssize_t shmpipe_read(shmpipe *p, void *buf, size_t len,
+				 int timeout_ms);
+
+/*
+ * shmpipe_next_size - wait (as a read would) for data and return the size of
+ * the next message (message kind) or the bytes available (stream), without
+ * consuming anything. 0 at end of file; errors as shmpipe_read().
+ */
+SHMPIPE_API ssize_t shmpipe_next_size(shmpipe *p, int timeout_ms);
+
+/*
+ * Zero-copy writing. shmpipe_reserve() waits for room for @len bytes (one
+ * message of up to @len bytes in a message pipe) and points *@ptr at that
+ * space inside the pipe, contiguous; nothing is visible to readers until
+ * shmpipe_commit(@used) publishes the first @used bytes (@used <= len; 0
+ * publishes nothing). Between the two the writer lock is held: commit
+ * promptly. A writer killed in between commits nothing.
+ * reserve returns @len, or errors as shmpipe_write() (-EINVAL if @len is 0
+ * or more than the capacity); commit returns @used, -EINVAL (more than
+ * reserved, or nothing reserved).
+ */
+SHMPIPE_API ssize_t shmpipe_reserve(shmpipe *p, void **ptr, size_t len,
+				    int timeout_ms);
+SHMPIPE_API ssize_t shmpipe_commit(shmpipe *p, size_t used);
+
+/*
+ * Zero-copy reading. shmpipe_peek() waits for data (as a read would) and
+ * points *@ptr at it inside the pipe: every byte available (stream) or the
+ * next whole message; it returns that length, 0 at end of file. The data
+ * stays in the pipe until shmpipe_release(@len) consumes the first @len
+ * bytes (stream) or, for any @len > 0, the message; release(0) keeps it.
+ * The reader lock is held in between. Errors as shmpipe_read(); release
+ * gives -EINVAL for more than was peeked, or with nothing peeked.
+ */
+SHMPIPE_API ssize_t shmpipe_peek(shmpipe *p, const void **ptr, int timeout_ms);
+SHMPIPE_API int shmpipe_release(shmpipe *p, size_t len);
+
+/*
+ * shmpipe_fd - a file descriptor that poll/epoll report readable (reader
+ * handle: data or end of file is there) or writable (writer handle: there
+ * is room for at least one byte, or one message header plus a byte). Level
+ * triggered; like any readiness it may be spurious (another reader took
+ * the data): read with timeout 0 and expect -EAGAIN. Owned by the handle
+ * (do not close it); made on first call, served by a thread of the handle.
+ * Errors: -EMFILE, -ENOMEM, -EAGAIN (no thread).
+ */
+SHMPIPE_API int shmpipe_fd(shmpipe *p);
+
+/*
+ * shmpipe_set_spin - spin up to @spin_us microseconds, watching the pipe,
+ * before sleeping in the kernel: lower latency for a waiting peer at the
+ * price of CPU. 0 (default) sleeps at once. Returns 0.
+ */
+SHMPIPE_API int shmpipe_set_spin(shmpipe *p, unsigned spin_us);
+
+/* Capacity and kind of an open pipe. */
+SHMPIPE_API size_t shmpipe_capacity(const shmpipe *p);
+SHMPIPE_API unsigned shmpipe_kind(const shmpipe *p);
+
+#define SHMPIPE_STAT_MAX_PROCS 64
+
+struct shmpipe_proc {
+	pid_t pid;
+	unsigned role; /* SHMPIPE_READ or SHMPIPE_WRITE */
+	int alive;     /* 1 alive, 0 dead (attached but gone) */
+};
+
+struct shmpipe_stats {
+	uint64_t capacity;
+	unsigned kind;
+	uint64_t bytes_in, bytes_out, bytes_buffered;
+	uint64_t messages_in, messages_out, messages_buffered;
+	uint64_t high_water; /* most bytes ever buffered at once */
+	unsigned writers, readers; /* live attached handles */
+	unsigned writers_ever;	   /* 0: no writer has ever opened it */
+	pid_t writer_lock_holder;  /* 0 when free */
+	pid_t reader_lock_holder;
+	unsigned nprocs;
+	struct shmpipe_proc procs[SHMPIPE_STAT_MAX_PROCS];
+};
+
+/*
+ * shmpipe_stat - a snapshot of the pipe @name's counters and attached
+ * processes, taken without locks (and without attaching). Errors as
+ * shmpipe_open(); -EBADMSG when the counters are inconsistent.
+ */
+SHMPIPE_API int shmpipe_stat(const char *name, struct shmpipe_stats *st);
+/* The same for an open handle. */
+SHMPIPE_API int shmpipe_stat_handle(shmpipe *p, struct shmpipe_stats *st);
+
+/*
+ * shmpipe_list - call @fn(name, @arg) for the name of every shmpipe object
+ * in /dev/shm (pipes, states and regions: shmpipe_stat() tells pipes by
+ * succeeding, other types give -EPROTO), in no particular order. Stops
+ * early when @fn returns non-zero, and returns that value; 0 otherwise.
+ * Errors: -ENOENT /dev/shm is missing, -EACCES.
+ */
+SHMPIPE_API int shmpipe_list(int (*fn)(const char *name, void *arg),
+			     void *arg);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #define SHMPIPE__ERRORS(X)                                                    \
@@ -37,6 +38,9 @@ static const struct {
 
 static int positive(int err)
 {
+	/* -INT_MIN does not fit in an int; it is no errno either way. */
+	if (err == INT_MIN)
+		return INT_MAX;
 	return err < 0 ? -err : err;
 }
 

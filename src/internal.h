@@ -61,10 +61,19 @@ int shmpipe__shm_create(const char *path, size_t size, mode_t mode,
  */
 int shmpipe__shm_open(const char *path, size_t *size);
 
+/* Call @fn for every "<prefix>NAME" in /dev/shm with a valid NAME. */
+int shmpipe__shm_list(const char *prefix,
+		      int (*fn)(const char *name, void *arg), void *arg);
+
 /* pread() all of @len bytes at @offset: 0, -EBADMSG when short, -errno. */
 int shmpipe__pread_all(int fd, void *buf, size_t len, off_t offset);
 /* mmap(@len) shared read-write of @fd at 0: 0 and *@map, or -errno. */
 int shmpipe__map(int fd, size_t len, void **map);
+/* Map @size bytes of @fd, then the part from @mirror_offset (page-aligned)
+ * to the end a second time right after it: *@map covers
+ * size + (size - mirror_offset) bytes, to munmap as one. */
+int shmpipe__map_mirror(int fd, size_t size, size_t mirror_offset,
+			void **map);
 int shmpipe__close(int fd);
 int shmpipe__unlink(const char *path);
 
@@ -111,7 +120,11 @@ struct shmpipe__region_header {
 	_Atomic uint32_t ready;
 	uint32_t creator_pid;
 	uint64_t created_realtime_ns;
-	uint8_t reserved[SHMPIPE__REGION_HEADER_SIZE - 48];
+	/* 0, or the page-aligned file offset from which the rest of the object
+	 * is mapped twice, back to back, so that a ring buffer there can be
+	 * read and written contiguously across its end. */
+	uint64_t mirror_offset;
+	uint8_t reserved[SHMPIPE__REGION_HEADER_SIZE - 56];
 };
 _Static_assert(sizeof(struct shmpipe__region_header) ==
 		       SHMPIPE__REGION_HEADER_SIZE,
@@ -119,13 +132,21 @@ _Static_assert(sizeof(struct shmpipe__region_header) ==
 _Static_assert(offsetof(struct shmpipe__region_header, ready) == 32,
 	       "region header layout is part of the on-disk format");
 
+/* Create a region of @type; @mirror_offset as in the header (0 = none). */
 int shmpipe__region_create(shmpipe_region **out, const char *name,
 			   const struct shmpipe_region_config *cfg,
-			   uint32_t type);
+			   uint32_t type, uint64_t mirror_offset);
 /* Open a region that must be of @type (-EPROTO otherwise). */
 int shmpipe__region_open(shmpipe_region **out, const char *name,
 			 uint32_t type);
 const struct shmpipe__region_header *
 shmpipe__region_header(const shmpipe_region *r);
+/* The object's own base address (the region header), and, for a mirrored
+ * region, the start of the twice-mapped part (NULL otherwise). */
+void *shmpipe__region_base(const shmpipe_region *r);
+/* The mirror offset validated at open (0 for created or plain regions):
+ * the mapping covers it plus twice (object size - mirror offset). */
+size_t shmpipe__region_mirror_offset(const shmpipe_region *r);
+size_t shmpipe__page_size(void);
 
 #endif /* SHMPIPE_INTERNAL_H */

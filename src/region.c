@@ -22,6 +22,7 @@ struct shmpipe_region {
 	void *map;
 	size_t map_size;
 	size_t data_size;
+	size_t mirror_offset; /* as validated at open; 0 when not mirrored */
 	char name[SHMPIPE_NAME_MAX + 1];
 };
 
@@ -29,6 +30,7 @@ struct fill_args {
 	const struct shmpipe_region_config *cfg;
 	uint32_t type;
 	size_t data_size;
+	uint64_t mirror_offset;
 };
 
 static int fill_region(void *map, size_t size, void *arg)
@@ -43,6 +45,7 @@ static int fill_region(void *map, size_t size, void *arg)
 	h->type = a->type;
 	h->header_size = SHMPIPE__REGION_HEADER_SIZE;
 	h->data_size = a->data_size;
+	h->mirror_offset = a->mirror_offset;
 	h->creator_pid = (uint32_t)getpid();
 	h->created_realtime_ns =
 		(uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
@@ -59,13 +62,15 @@ static int fill_region(void *map, size_t size, void *arg)
 	return 0;
 }
 
-static shmpipe_region *region_new(const char *name, void *map, size_t size)
+/* @size is the object's size, @map_size what is mapped (more if mirrored). */
+static shmpipe_region *region_new(const char *name, void *map, size_t size,
+				  size_t map_size)
 {
 	shmpipe_region *r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
 	r->map = map;
-	r->map_size = size;
+	r->map_size = map_size;
 	r->data_size = size - SHMPIPE__REGION_HEADER_SIZE;
 	strcpy(r->name, name); /* validated: at most SHMPIPE_NAME_MAX */
 	return r;
@@ -73,7 +78,7 @@ static shmpipe_region *region_new(const char *name, void *map, size_t size)
 
 int shmpipe__region_create(shmpipe_region **out, const char *name,
 			   const struct shmpipe_region_config *cfg,
-			   uint32_t type)
+			   uint32_t type, uint64_t mirror_offset)
 {
 	if (!out)
 		return -EINVAL;
@@ -87,14 +92,20 @@ int shmpipe__region_create(shmpipe_region **out, const char *name,
 	if (cfg->size > (size_t)INT64_MAX - SHMPIPE__REGION_HEADER_SIZE)
 		return -EFBIG;
 	size_t total = SHMPIPE__REGION_HEADER_SIZE + cfg->size;
-	struct fill_args args = { .cfg = cfg, .type = type,
-				  .data_size = cfg->size };
+	if (mirror_offset && (mirror_offset % shmpipe__page_size() ||
+			      mirror_offset >= total ||
+			      (total - mirror_offset) % shmpipe__page_size()))
+		return -EINVAL;
+	struct fill_args args = { .cfg = cfg,
+				  .type = type,
+				  .data_size = cfg->size,
+				  .mirror_offset = mirror_offset };
 	void *map;
 	r = shmpipe__shm_create(path, total, cfg->mode ? cfg->mode : 0600,
 				cfg->flags, fill_region, &args, &map);
 	if (r < 0)
 		return r;
-	*out = region_new(name, map, total);
+	*out = region_new(name, map, total, total);
 	if (!*out) {
 		munmap(map, total);
 		shmpipe__unlink(path);
@@ -106,7 +117,7 @@ int shmpipe__region_create(shmpipe_region **out, const char *name,
 SHMPIPE_API int shmpipe_region_create(shmpipe_region **out, const char *name,
 				      const struct shmpipe_region_config *cfg)
 {
-	return shmpipe__region_create(out, name, cfg, SHMPIPE__TYPE_REGION);
+	return shmpipe__region_create(out, name, cfg, SHMPIPE__TYPE_REGION, 0);
 }
 
 /* Check the header read by pread() against the object's real size. */
@@ -122,6 +133,11 @@ static int check_header(const struct shmpipe__region_header *h, size_t size,
 		return -EBADMSG;
 	if (atomic_load_explicit(&h->ready, memory_order_relaxed) != 1)
 		return -EBADMSG; /* never finished initialising */
+	size_t page = shmpipe__page_size();
+	if (h->mirror_offset &&
+	    (h->mirror_offset % page || h->mirror_offset >= size ||
+	     (size - h->mirror_offset) % page))
+		return -EBADMSG;
 	if (h->type != type)
 		return -EPROTO;
 	return 0;
@@ -146,8 +162,13 @@ int shmpipe__region_open(shmpipe_region **out, const char *name,
 	if (r == 0)
 		r = check_header(&h, size, type);
 	void *map = NULL;
-	if (r == 0)
+	size_t map_size = size;
+	if (r == 0 && h.mirror_offset) {
+		map_size = size + (size - h.mirror_offset);
+		r = shmpipe__map_mirror(fd, size, h.mirror_offset, &map);
+	} else if (r == 0) {
 		r = shmpipe__map(fd, size, &map);
+	}
 	shmpipe__close(fd);
 	if (r < 0)
 		return r;
@@ -156,14 +177,15 @@ int shmpipe__region_open(shmpipe_region **out, const char *name,
 	const struct shmpipe__region_header *mh = map;
 	if (atomic_load_explicit(&mh->ready, memory_order_acquire) != 1 ||
 	    mh->data_size != h.data_size) {
-		munmap(map, size);
+		munmap(map, map_size);
 		return -EBADMSG;
 	}
-	*out = region_new(name, map, size);
+	*out = region_new(name, map, size, map_size);
 	if (!*out) {
-		munmap(map, size);
+		munmap(map, map_size);
 		return -ENOMEM;
 	}
+	(*out)->mirror_offset = h.mirror_offset;
 	return 0;
 }
 
@@ -191,6 +213,24 @@ const struct shmpipe__region_header *
 shmpipe__region_header(const shmpipe_region *r)
 {
 	return r->map;
+}
+
+void *shmpipe__region_base(const shmpipe_region *r)
+{
+	return r->map;
+}
+
+size_t shmpipe__region_mirror_offset(const shmpipe_region *r)
+{
+	return r->mirror_offset;
+}
+
+size_t shmpipe__page_size(void)
+{
+	static size_t page;
+	if (!page)
+		page = (size_t)sysconf(_SC_PAGESIZE);
+	return page;
 }
 
 SHMPIPE_API void shmpipe_region_close(shmpipe_region *r)

@@ -10,7 +10,10 @@
  * unlock (its update may be half done); equal means it was not.
  *
  * Waiting for a change uses a futex on wake_seq, bumped by every unlock: a
- * waiter holds nothing, so a waiter killed while waiting blocks nobody.
+ * waiter holds nothing, so a waiter killed while waiting blocks nobody. An
+ * unlocker killed between its commit and its wake-up wakes nobody, though
+ * the generation moved; so a waiter never sleeps longer than WAIT_SLICE_MS
+ * before it looks at the generation again.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -21,6 +24,8 @@
 #include <unistd.h>
 
 #define STATE_HEADER_SIZE 128u
+/* The longest a waiter sleeps before it looks at the generation again. */
+#define WAIT_SLICE_MS 1000
 
 struct state_header {
 	pthread_mutex_t lock; /* robust, process-shared */
@@ -97,7 +102,7 @@ SHMPIPE_API int shmpipe_state_create(shmpipe_state **out, const char *name,
 	};
 	shmpipe_region *region;
 	int r = shmpipe__region_create(&region, name, &cfg,
-				       SHMPIPE__TYPE_STATE);
+				       SHMPIPE__TYPE_STATE, 0);
 	return r < 0 ? r : state_new(out, region);
 }
 
@@ -203,6 +208,12 @@ SHMPIPE_API uint64_t shmpipe_state_generation(const shmpipe_state *s)
 	return atomic_load_explicit(&s->hdr->committed, memory_order_acquire);
 }
 
+static bool earlier(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 SHMPIPE_API int shmpipe_state_wait(shmpipe_state *s, uint64_t seen,
 				   int timeout_ms)
 {
@@ -219,9 +230,12 @@ SHMPIPE_API int shmpipe_state_wait(shmpipe_state *s, uint64_t seen,
 			return 0;
 		if (timeout_ms == 0)
 			return -ETIMEDOUT;
+		struct timespec slice;
+		shmpipe__deadline(&slice, WAIT_SLICE_MS);
+		bool last = timeout_ms > 0 && !earlier(&slice, &abs);
 		int r = shmpipe__futex_wait(&h->wake_seq, seq,
-					    timeout_ms > 0 ? &abs : NULL);
-		if (r == -ETIMEDOUT)
+					    last ? &abs : &slice);
+		if (r == -ETIMEDOUT && last)
 			return shmpipe_state_generation(s) != seen ? 0 : r;
 	}
 }

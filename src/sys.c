@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -123,12 +124,14 @@ static int publish(int fd, const char *tmp_name, const char *path,
 /* Reserve every page now, so a full tmpfs fails here, not with SIGBUS. */
 static int reserve(int fd, size_t size)
 {
-	if (fallocate(fd, 0, 0, (off_t)size) == 0)
+	int r;
+	while ((r = fallocate(fd, 0, 0, (off_t)size)) < 0 && errno == EINTR)
+		;
+	if (r == 0)
 		return 0;
 	if (errno != EOPNOTSUPP)
 		return neg_errno();
-	int r = posix_fallocate(fd, 0, (off_t)size);
-	return -r;
+	return -posix_fallocate(fd, 0, (off_t)size);
 }
 
 int shmpipe__shm_create(const char *path, size_t size, mode_t mode,
@@ -140,13 +143,15 @@ int shmpipe__shm_create(const char *path, size_t size, mode_t mode,
 		return -EINVAL;
 	if (flags & ~SHMPIPE_REPLACE)
 		return -EINVAL;
+	if (mode & ~(mode_t)0777) /* no setuid, setgid or sticky bits */
+		return -EINVAL;
 	char tmp_name[SHMPIPE__PATH_MAX];
-	int fd = open_unnamed(mode & 07777, tmp_name);
+	int fd = open_unnamed(mode, tmp_name);
 	if (fd < 0)
 		return fd;
 	int r = 0;
 	/* open() applied the umask; fchmod() does not, so the mode is exact. */
-	if (fchmod(fd, mode & 07777) < 0) {
+	if (fchmod(fd, mode) < 0) {
 		r = neg_errno();
 		goto fail_close;
 	}
@@ -198,6 +203,25 @@ int shmpipe__shm_open(const char *path, size_t *size)
 	return fd;
 }
 
+int shmpipe__shm_list(const char *prefix,
+		      int (*fn)(const char *name, void *arg), void *arg)
+{
+	DIR *d = opendir(SHMPIPE__SHM_DIR);
+	if (!d)
+		return neg_errno();
+	size_t plen = strlen(prefix);
+	int r = 0;
+	struct dirent *e;
+	while (!r && (e = readdir(d))) {
+		if (strncmp(e->d_name, prefix, plen) ||
+		    shmpipe__name_check(e->d_name + plen) < 0)
+			continue;
+		r = fn(e->d_name + plen, arg);
+	}
+	closedir(d);
+	return r;
+}
+
 int shmpipe__pread_all(int fd, void *buf, size_t len, off_t offset)
 {
 	size_t done = 0;
@@ -221,6 +245,27 @@ int shmpipe__map(int fd, size_t len, void **map)
 	if (m == MAP_FAILED)
 		return neg_errno();
 	*map = m;
+	return 0;
+}
+
+int shmpipe__map_mirror(int fd, size_t size, size_t mirror_offset, void **map)
+{
+	size_t tail = size - mirror_offset;
+	size_t total = size + tail;
+	/* Reserve the whole range first so both mappings land back to back. */
+	char *base = mmap(NULL, total, PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return neg_errno();
+	if (mmap(base, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+		 0) == MAP_FAILED ||
+	    mmap(base + size, tail, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED, fd, (off_t)mirror_offset) == MAP_FAILED) {
+		int r = neg_errno();
+		munmap(base, total);
+		return r;
+	}
+	*map = base;
 	return 0;
 }
 

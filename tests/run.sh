@@ -11,6 +11,15 @@ logdir=$(mktemp -d "${TMPDIR:-/tmp}/shmpipe-tests.XXXXXX")
 trap 'rm -rf "$logdir"' EXIT
 
 shm_objects() { ls -A /dev/shm 2>/dev/null | grep -E '(^|\.)shmpipe' | sort; }
+# Objects a finished test left: test names are t-PID-... and temporary
+# files .shmpipe-tmp.PID...; only those whose PID is gone count, so a
+# test run by someone else at the same time is neither blamed nor touched.
+leftovers() {
+	comm -13 <(echo "$1") <(shm_objects) | while read -r o; do
+		pid=$(sed -nE 's/^(sem\.)?shmpipe\.t-([0-9]+)-.*/\2/p; s/^\.shmpipe-tmp\.([0-9]+)\..*/\1/p' <<<"$o")
+		[ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null && echo "$o"
+	done
+}
 
 for t in "$@"; do
 	name=$(basename "$t")
@@ -20,7 +29,7 @@ for t in "$@"; do
 	rc=$?
 	ms=$(((${EPOCHREALTIME/./} - start) / 1000))
 	secs=$(printf '%d.%02d' $((ms / 1000)) $((ms % 1000 / 10)))
-	leaked=$(comm -13 <(echo "$before") <(shm_objects) | grep -v '^$' || true)
+	leaked=$(leftovers "$before")
 	if [ -n "$leaked" ] && [ "$rc" -eq 0 ]; then
 		echo "leaked in /dev/shm: $leaked" >>"$logdir/$name.log"
 		rc=1

@@ -12,6 +12,12 @@
 #include <string.h>
 
 static const struct cli_command commands[] = {
+	{ "create", "create a pipe of a given capacity", cmd_create },
+	{ "write", "copy stdin into a pipe", cmd_write },
+	{ "read", "copy a pipe to stdout until end of file", cmd_read },
+	{ "stat", "show a pipe's counters and attached processes", cmd_stat },
+	{ "ls", "list pipes", cmd_ls },
+	{ "rm", "remove pipes", cmd_rm },
 	{ NULL, NULL, NULL },
 };
 

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pipe.h - the shared layout of a buffered pipe and the handle, shared by
+ * pipe.c (the ring protocol), notify.c (the pollable fd) and stat.c.
+ * Not installed; see pipe.c for the protocol.
+ */
+#ifndef SHMPIPE_PIPE_H
+#define SHMPIPE_PIPE_H
+
+#include "internal.h"
+
+#include <pthread.h>
+
+#define PIPE_SLOTS 64
+#define CACHELINE 64
+
+enum { ROLE_READ = 1, ROLE_WRITE = 2 };
+
+/* An attachment: owner = pid | role << 32 (0: free), changed only by CAS. */
+#define SLOT_OWNER(pid, role) ((uint64_t)(uint32_t)(pid) | (uint64_t)(role) << 32)
+#define SLOT_PID(owner) ((pid_t)(uint32_t)(owner))
+#define SLOT_ROLE(owner) ((unsigned)((owner) >> 32))
+
+struct pipe_slot {
+	_Atomic uint64_t owner;
+	_Atomic uint64_t start_time; /* owner's start, clock ticks; 0 unknown */
+	_Atomic uint32_t waiting;    /* ROLE_* while counted as a sleeper */
+	uint32_t reserved[3];
+};
+_Static_assert(sizeof(struct pipe_slot) == 32, "slot layout");
+
+struct pipe_lock {
+	_Alignas(CACHELINE) pthread_mutex_t m; /* robust, process-shared */
+	_Atomic uint32_t holder;	       /* pid of the holder, 0 if free */
+};
+
+/* At the start of the region data. Each group on its own cache line, so a
+ * writer and a reader never write to the same line on the hot path. */
+struct pipe_shared {
+	/* Constants, written by the creator. Validated at open and copied
+	 * into the handle; never read again. */
+	uint32_t kind;
+	uint32_t slot_count;
+	uint64_t capacity;
+	uint64_t ring_size;
+	uint64_t ring_offset;
+
+	/* Writer side: written under the writer lock. */
+	_Alignas(CACHELINE) _Atomic uint64_t tail;
+	_Atomic uint64_t messages_in;
+	_Atomic uint64_t bytes_in; /* payload bytes */
+	_Atomic uint64_t high_water;
+
+	/* Reader side: written under the reader lock. */
+	_Alignas(CACHELINE) _Atomic uint64_t head;
+	_Atomic uint64_t messages_out;
+	_Atomic uint64_t bytes_out;
+
+	/* Readers sleep on data_seq, writers on space_seq. */
+	_Alignas(CACHELINE) _Atomic uint32_t data_seq;
+	_Atomic uint32_t readers_waiting;
+	_Alignas(CACHELINE) _Atomic uint32_t space_seq;
+	_Atomic uint32_t writers_waiting;
+
+	_Alignas(CACHELINE) _Atomic uint32_t writers_ever;
+
+	struct pipe_lock writer_lock;
+	struct pipe_lock reader_lock;
+
+	_Alignas(CACHELINE) struct pipe_slot slots[PIPE_SLOTS];
+};
+_Static_assert(offsetof(struct pipe_shared, tail) == 64, "pipe layout");
+_Static_assert(offsetof(struct pipe_shared, head) == 128, "pipe layout");
+_Static_assert(sizeof(pthread_mutex_t) <= 56, "lock fits a line with holder");
+
+/* The validated constants of an open pipe. */
+struct pipe_geometry {
+	unsigned kind;
+	uint64_t capacity;
+	uint64_t ring_size;
+	char *ring; /* 2 * ring_size bytes are mapped (mirror) */
+};
+
+struct shmpipe {
+	shmpipe_region *region;
+	struct pipe_shared *sh;
+	struct pipe_geometry g;
+	unsigned role;	/* ROLE_READ or ROLE_WRITE */
+	int exclusive;	/* holds the side lock for its whole life */
+	pid_t pid; /* getpid() at open: glibc no longer caches it */
+	int slot;
+	uint64_t slot_owner;
+	unsigned spin_us;
+	uint64_t last_reap_ns;
+	/* zero-copy state */
+	size_t reserved;
+	uint64_t reserved_tail;
+	int peeked_active;
+	uint64_t peeked_head, peeked_len, peeked_span;
+	/* pollable fd (notify.c) */
+	int notify_fd;
+	pthread_t notify_thread;
+	_Atomic int notify_stop;
+	int notify_level; /* readiness when the thread started */
+	_Atomic(_Atomic uint32_t *) notify_waiting_on;
+	uint64_t notify_last_reap_ns;
+};
+
+int shmpipe__pipe_geometry(shmpipe_region *region, struct pipe_geometry *g);
+/* Free the slots of dead processes; how many were freed. */
+int shmpipe__pipe_reap(struct pipe_shared *sh);
+/* Whether @pid (started at @start_time, 0 = unknown) is alive. */
+int shmpipe__proc_alive(pid_t pid, uint64_t start_time);
+/* Count attached slots of @role (ROLE_*). */
+unsigned shmpipe__pipe_count(const struct pipe_shared *sh, unsigned role);
+/* End of file for a reader of an empty pipe; *@last_reap_ns rate-limits
+ * the liveness checks of writers. */
+int shmpipe__pipe_eof(struct pipe_shared *sh, uint64_t *last_reap_ns);
+/* Room for one more unit (writer readiness) / data or EOF (reader). */
+int shmpipe__pipe_writable(shmpipe *p);
+int shmpipe__pipe_readable(shmpipe *p, uint64_t *last_reap_ns);
+void shmpipe__notify_stop(shmpipe *p);
+
+#endif

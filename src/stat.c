@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stat.c - lock-free snapshots of a pipe's counters and attached processes.
+ * A snapshot never attaches and never takes a lock, so it works on a pipe
+ * whose lock holder is stuck or dead, and it cannot disturb the pipe.
+ */
+#define _GNU_SOURCE
+#include "pipe.h"
+
+#include <errno.h>
+#include <string.h>
+
+static int snapshot(const struct pipe_shared *sh, const struct pipe_geometry *g,
+		    struct shmpipe_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->capacity = g->capacity;
+	st->kind = g->kind;
+	/* head before tail: tail only grows, so tail - head >= the true fill
+	 * at the moment head was read, never negative for a sane pipe. */
+	uint64_t head = atomic_load_explicit(&sh->head, memory_order_acquire);
+	uint64_t tail = atomic_load_explicit(&sh->tail, memory_order_acquire);
+	if (tail - head > g->capacity)
+		return -EBADMSG;
+	st->bytes_in = atomic_load_explicit(&sh->bytes_in, memory_order_relaxed);
+	st->bytes_out = atomic_load_explicit(&sh->bytes_out, memory_order_relaxed);
+	st->messages_in = atomic_load_explicit(&sh->messages_in,
+					       memory_order_relaxed);
+	st->messages_out = atomic_load_explicit(&sh->messages_out,
+						memory_order_relaxed);
+	/* The counters are updated just after the positions: clamp the
+	 * differences so a snapshot taken in between is still sane. */
+	st->bytes_buffered = st->bytes_in > st->bytes_out
+				     ? st->bytes_in - st->bytes_out
+				     : 0;
+	if (g->kind == SHMPIPE_STREAM)
+		st->bytes_buffered = tail - head;
+	/* In a stream pipe messages_in/out count write and read calls, which
+	 * need not match: nothing to subtract. */
+	if (g->kind == SHMPIPE_MESSAGE && st->messages_in > st->messages_out)
+		st->messages_buffered = st->messages_in - st->messages_out;
+	st->high_water = atomic_load_explicit(&sh->high_water,
+					      memory_order_relaxed);
+	if (st->high_water > g->capacity)
+		return -EBADMSG;
+	st->writers_ever = atomic_load(&sh->writers_ever) != 0;
+	st->writer_lock_holder = (pid_t)atomic_load(&sh->writer_lock.holder);
+	st->reader_lock_holder = (pid_t)atomic_load(&sh->reader_lock.holder);
+	for (int i = 0; i < PIPE_SLOTS; i++) {
+		uint64_t o = atomic_load(&sh->slots[i].owner);
+		unsigned role = SLOT_ROLE(o);
+		if (!o || (role != ROLE_READ && role != ROLE_WRITE))
+			continue;
+		struct shmpipe_proc *pr = &st->procs[st->nprocs++];
+		pr->pid = SLOT_PID(o);
+		pr->role = role == ROLE_READ ? SHMPIPE_READ : SHMPIPE_WRITE;
+		pr->alive = shmpipe__proc_alive(
+			pr->pid, atomic_load(&sh->slots[i].start_time));
+		if (pr->alive && role == ROLE_READ)
+			st->readers++;
+		else if (pr->alive)
+			st->writers++;
+	}
+	return 0;
+}
+
+SHMPIPE_API int shmpipe_stat(const char *name, struct shmpipe_stats *st)
+{
+	if (!st)
+		return -EINVAL;
+	shmpipe_region *region;
+	int r = shmpipe__region_open(&region, name, SHMPIPE__TYPE_PIPE);
+	if (r < 0)
+		return r;
+	struct pipe_geometry g;
+	r = shmpipe__pipe_geometry(region, &g);
+	if (r == 0)
+		r = snapshot(shmpipe_region_data(region), &g, st);
+	shmpipe_region_close(region);
+	return r;
+}
+
+SHMPIPE_API int shmpipe_stat_handle(shmpipe *p, struct shmpipe_stats *st)
+{
+	if (!st)
+		return -EINVAL;
+	return snapshot(p->sh, &p->g, st);
+}
+
+SHMPIPE_API int shmpipe_list(int (*fn)(const char *name, void *arg), void *arg)
+{
+	if (!fn)
+		return -EINVAL;
+	return shmpipe__shm_list(SHMPIPE__PREFIX, fn, arg);
+}

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_admin.c - `shmpipe create` and `shmpipe rm`.
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "shmpipe.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+void cli_pipe_error(int err, const char *verb, const char *name)
+{
+	const char *why = shmpipe_strerror(err);
+	if ((err == -EINVAL || err == -ENAMETOOLONG) &&
+	    shmpipe_name_check(name) < 0)
+		why = "invalid name (it must be 1 to 200 bytes, not \".\" or "
+		      "\"..\", without '/' or control characters)";
+	else if (err == -ENOENT)
+		why = "no such pipe";
+	else if (err == -EPROTO)
+		why = "not a pipe (another kind of shmpipe object, or another "
+		      "version)";
+	fprintf(stderr, "shmpipe: %s '%s': %s", verb, name, why);
+	if (err == -EEXIST)
+		fprintf(stderr, " (use --force to replace it)");
+	if (err == -ENOSPC)
+		fprintf(stderr, " (see `df -h /dev/shm`)");
+	fputc('\n', stderr);
+}
+
+static void create_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: shmpipe create NAME [--size L] [--message] [--mode OCTAL] [--force]\n"
+		"Create the buffered pipe NAME (/dev/shm/shmpipe.NAME), empty.\n\n"
+		"  -s, --size L      capacity in bytes, with K, M, G suffixes (powers of\n"
+		"                    1024): the pipe holds exactly L bytes (default 1M);\n"
+		"                    its memory is reserved now, so a full /dev/shm fails\n"
+		"                    here and never later\n"
+		"  -m, --message     message pipe: each write is one message, each read\n"
+		"                    returns one (each message takes 8 bytes more, rounded\n"
+		"                    up to 8); default: a byte stream\n"
+		"      --mode OCTAL  permissions, exactly, whatever the umask (default 600)\n"
+		"  -f, --force       replace an existing pipe of that name\n"
+		"  -h, --help        show this help\n\n"
+		"Example: shmpipe create sensors --size 256M --message\n");
+}
+
+int cmd_create(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "size", required_argument, NULL, 's' },
+		{ "message", no_argument, NULL, 'm' },
+		{ "mode", required_argument, NULL, 'M' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct shmpipe_config cfg = { .capacity = SHMPIPE_DEFAULT_CAPACITY };
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:mfh", opts, NULL)) != -1) {
+		unsigned mode;
+		switch (c) {
+		case 's':
+			if (cli_parse_size(optarg, &cfg.capacity) < 0 ||
+			    cfg.capacity == 0)
+				return cli_usage_error("create",
+						       "bad size '%s' (e.g. 4096, 64K, 256M, 1G)",
+						       optarg);
+			break;
+		case 'm':
+			cfg.kind = SHMPIPE_MESSAGE;
+			break;
+		case 'M':
+			if (cli_parse_mode(optarg, &mode) < 0 || !mode)
+				return cli_usage_error("create",
+						       "bad mode '%s' (octal, e.g. 600 or 0640)",
+						       optarg);
+			cfg.mode = mode;
+			break;
+		case 'f':
+			cfg.flags |= SHMPIPE_REPLACE;
+			break;
+		case 'h':
+			create_usage(stdout);
+			return EXIT_OK;
+		default:
+			return cli_usage_error("create", "bad option");
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage_error("create", "expected one pipe NAME");
+	const char *name = argv[optind];
+	int r = shmpipe_create(name, &cfg);
+	if (r < 0) {
+		cli_pipe_error(r, "create", name);
+		return r == -EINVAL && shmpipe_name_check(name) < 0 ? EXIT_USAGE
+								     : EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
+int cmd_rm(int argc, char **argv)
+{
+	int force = 0, status = EXIT_OK, c;
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+		if (c == 'f') {
+			force = 1;
+		} else if (c == 'h') {
+			printf("Usage: shmpipe rm [--force] NAME...\n"
+			       "Remove the names of pipes. Processes that have a pipe open keep\n"
+			       "using it; its memory is freed when the last one closes it.\n\n"
+			       "  -f, --force  no error for names that do not exist\n"
+			       "  -h, --help   show this help\n");
+			return EXIT_OK;
+		} else {
+			return cli_usage_error("rm", "bad option");
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error("rm", "expected at least one pipe NAME");
+	for (int i = optind; i < argc; i++) {
+		struct shmpipe_stats st;
+		int r = shmpipe_stat(argv[i], &st);
+		/* Only pipes (corrupt ones too), never another object type. */
+		if (r == 0 || r == -EBADMSG)
+			r = shmpipe_unlink(argv[i]);
+		if (r == -ENOENT && force)
+			continue;
+		if (r < 0) {
+			cli_pipe_error(r, "rm", argv[i]);
+			status = EXIT_ERROR;
+		}
+	}
+	return status;
+}

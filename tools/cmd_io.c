@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_io.c - `shmpipe write` (stdin into a pipe) and `shmpipe read` (a pipe
+ * to stdout).
+ *
+ * Units: raw chunks, --lines (newline-terminated lines) or --len32 (frames
+ * with a 4-byte big-endian length). Each unit goes into the pipe with one
+ * atomic write. In a message pipe the framing becomes the message boundary
+ * (a line without its newline, a frame without its length); in a stream
+ * pipe the bytes stay as they are (newline and length included), so
+ * `read --lines/--len32` finds the same units again.
+ *
+ * read takes each unit with peek and releases it only after stdout took it
+ * (at-least-once), so a reader stopped by a closed stdout or a signal loses
+ * nothing.
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "shmpipe.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+enum framing { FRAME_RAW, FRAME_LINES, FRAME_LEN32 };
+
+struct io_opts {
+	const char *name;
+	enum framing framing;
+	int timeout_ms; /* -1: none */
+	uint64_t count; /* 0: no limit */
+};
+
+static int parse_io_opts(const char *cmd, int argc, char **argv,
+			 struct io_opts *o, void (*usage)(void))
+{
+	static const struct option opts[] = {
+		{ "lines", no_argument, NULL, 'l' },
+		{ "len32", no_argument, NULL, '4' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, is_read = !strcmp(cmd, "read");
+	o->framing = FRAME_RAW;
+	o->timeout_ms = -1;
+	o->count = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, is_read ? "lt:n:h" : "lt:h", opts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'l':
+		case '4':
+			if (o->framing != FRAME_RAW)
+				return cli_usage_error(cmd, "--lines and --len32 exclude each other");
+			o->framing = c == 'l' ? FRAME_LINES : FRAME_LEN32;
+			break;
+		case 't':
+			if (cli_parse_seconds(optarg, &o->timeout_ms) < 0)
+				return cli_usage_error(cmd, "bad timeout '%s' (seconds)", optarg);
+			break;
+		case 'n':
+			if (!is_read || cli_parse_count(optarg, &o->count) < 0 ||
+			    !o->count)
+				return cli_usage_error(cmd, "bad count '%s'", optarg);
+			break;
+		case 'h':
+			usage();
+			return -1;
+		default:
+			return cli_usage_error(cmd, "bad option");
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage_error(cmd, "expected one pipe NAME");
+	o->name = argv[optind];
+	return 0;
+}
+
+/* ------------------------------------------------------------------ write */
+
+static void write_usage(void)
+{
+	printf("Usage: shmpipe write NAME [--lines|--len32] [--timeout SECONDS]\n"
+	       "Copy stdin into the pipe NAME until end of input. Each unit goes in\n"
+	       "with one atomic write, never interleaved with other writers':\n\n"
+	       "      (default)      raw chunks as they are read\n"
+	       "  -l, --lines        each line (a message pipe gets it without the\n"
+	       "                     newline; empty lines carry nothing there)\n"
+	       "      --len32        frames of a 4-byte big-endian length and that many\n"
+	       "                     bytes (a message pipe gets the bytes as a message)\n"
+	       "  -t, --timeout S    give up when the pipe stays full for S seconds\n"
+	       "                     (default: wait; a full pipe never drops data)\n"
+	       "  -h, --help         show this help\n\n"
+	       "A unit larger than the pipe can hold is an error. A last line\n"
+	       "without a newline is written; a frame cut short by end of input is\n"
+	       "not (error). Exit status: 0 all input written, 1 error, 2 usage.\n");
+}
+
+struct writer {
+	shmpipe *pipe;
+	struct io_opts *o;
+	size_t max_unit; /* largest unit one write takes */
+	int message;
+	uint64_t units;
+};
+
+static int put_unit(struct writer *w, const char *buf, size_t len)
+{
+	ssize_t n = shmpipe_write(w->pipe, buf, len, w->o->timeout_ms);
+	if (n < 0) {
+		cli_pipe_error((int)n, "write", w->o->name);
+		return -1;
+	}
+	w->units++;
+	return 0;
+}
+
+/* Complete units at the start of buf[0..len): how many bytes they take;
+ * *too_big set when the next unit can never fit. Lines in a stream pipe
+ * are batched: several whole lines in one write are still never torn. */
+static size_t write_units(struct writer *w, char *buf, size_t len, int *err)
+{
+	size_t done = 0;
+	while (done < len) {
+		char *p = buf + done;
+		size_t left = len - done, unit, skip = 0;
+		if (w->o->framing == FRAME_LINES) {
+			char *nl = memchr(p, '\n', left);
+			if (!nl)
+				break;
+			unit = (size_t)(nl - p) + 1;
+			if (w->message) {
+				skip = 0;
+				if (put_unit(w, p, unit - 1) < 0)
+					return *err = 1, done;
+				done += unit;
+				continue;
+			}
+			/* stream: take every whole line that fits */
+			char *last = memrchr(p, '\n',
+					     left < w->max_unit ? left : w->max_unit);
+			if (last)
+				unit = (size_t)(last - p) + 1;
+		} else {
+			if (left < 4)
+				break;
+			uint32_t be;
+			memcpy(&be, p, 4);
+			size_t flen = ntohl(be);
+			if (w->message && flen > w->max_unit)
+				return *err = 2, done;
+			if (left < 4 + flen)
+				break;
+			unit = 4 + flen;
+			skip = w->message ? 4 : 0;
+		}
+		if (unit - skip > w->max_unit)
+			return *err = 2, done;
+		if (put_unit(w, p + skip, unit - skip) < 0)
+			return *err = 1, done;
+		done += unit;
+	}
+	return done;
+}
+
+static int write_loop(struct writer *w)
+{
+	size_t cap = w->o->framing == FRAME_RAW
+			     ? (w->max_unit < (1u << 20) ? w->max_unit : 1u << 20)
+			     : w->max_unit + 5;
+	size_t size = cap < (1u << 16) ? cap : 1u << 16, used = 0;
+	char *buf = malloc(size);
+	if (!buf)
+		return cli_error(-ENOMEM, "write '%s'", w->o->name), EXIT_ERROR;
+	int status = EXIT_OK;
+	for (;;) {
+		if (used == size && size < cap) {
+			size_t nsize = size * 2 < cap ? size * 2 : cap;
+			char *nb = realloc(buf, nsize);
+			if (!nb) {
+				cli_error(-ENOMEM, "write '%s'", w->o->name);
+				status = EXIT_ERROR;
+				break;
+			}
+			buf = nb;
+			size = nsize;
+		}
+		ssize_t n = read(0, buf + used, size - used);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			cli_error(-errno, "write '%s': reading stdin", w->o->name);
+			status = EXIT_ERROR;
+			break;
+		}
+		if (w->o->framing == FRAME_RAW) {
+			if (n == 0)
+				break;
+			if (put_unit(w, buf, (size_t)n) < 0)
+				return free(buf), EXIT_ERROR;
+			continue;
+		}
+		used += (size_t)n;
+		int err = 0;
+		size_t done = write_units(w, buf, used, &err);
+		if (err == 1) {
+			status = EXIT_ERROR;
+			break;
+		}
+		if (err == 2 || (used - done == size && size == cap)) {
+			fprintf(stderr,
+				"shmpipe: write '%s': unit %llu is larger than the "
+				"pipe can hold (%zu bytes); nothing of it was written\n",
+				w->o->name, (unsigned long long)w->units + 1,
+				w->max_unit);
+			status = EXIT_ERROR;
+			break;
+		}
+		memmove(buf, buf + done, used - done);
+		used -= done;
+		if (n == 0) { /* end of input */
+			if (used && w->o->framing == FRAME_LINES &&
+			    put_unit(w, buf, used) < 0)
+				status = EXIT_ERROR;
+			else if (used && w->o->framing == FRAME_LEN32) {
+				fprintf(stderr,
+					"shmpipe: write '%s': input ended inside a "
+					"frame (%zu bytes of it); it was not written\n",
+					w->o->name, used);
+				status = EXIT_ERROR;
+			}
+			break;
+		}
+	}
+	free(buf);
+	return status;
+}
+
+int cmd_write(int argc, char **argv)
+{
+	struct io_opts o;
+	int r = parse_io_opts("write", argc, argv, &o, write_usage);
+	if (r)
+		return r < 0 ? EXIT_OK : r;
+	struct writer w = { .o = &o };
+	r = shmpipe_open(&w.pipe, o.name, SHMPIPE_WRITE);
+	if (r < 0) {
+		cli_pipe_error(r, "open", o.name);
+		return EXIT_ERROR;
+	}
+	w.message = shmpipe_kind(w.pipe) == SHMPIPE_MESSAGE;
+	w.max_unit = shmpipe_capacity(w.pipe);
+	if (w.message) /* 8-byte header, length rounded up to 8 */
+		w.max_unit = (w.max_unit - 8) & ~(size_t)7;
+	int status = write_loop(&w);
+	shmpipe_close(w.pipe);
+	return status;
+}
+
+/* ------------------------------------------------------------------- read */
+
+static void read_usage(void)
+{
+	printf("Usage: shmpipe read NAME [--lines|--len32] [--count N] [--timeout SECONDS]\n"
+	       "Copy the pipe NAME to stdout until end of file: the pipe is empty and\n"
+	       "no writer has it open (a pipe no writer has opened yet is waited for).\n\n"
+	       "  -l, --lines        message pipe: write each message and a newline;\n"
+	       "                     stream pipe: count lines (for --count)\n"
+	       "      --len32        message pipe: write each message after its 4-byte\n"
+	       "                     big-endian length; stream: count such frames\n"
+	       "  -n, --count N      stop after N units: messages, lines or frames\n"
+	       "                     (raw stream: N bytes)\n"
+	       "  -t, --timeout S    stop after S seconds in all\n"
+	       "  -h, --help         show this help\n\n"
+	       "Each unit is removed from the pipe only once stdout has taken it.\n"
+	       "Exit status: 0 end of file, count or timeout reached (with data),\n"
+	       "1 error or a timeout with no data at all, 2 usage.\n");
+}
+
+struct reader {
+	shmpipe *pipe;
+	struct io_opts *o;
+	int message;
+	uint64_t units;
+	/* stream --len32 counting: bytes of the current frame still to come,
+	 * and its length header as far as seen */
+	uint64_t frame_left;
+	unsigned hdr_have;
+	unsigned char hdr[4];
+};
+
+/* Stream: how many of @len bytes to write to finish at most the units
+ * still allowed by --count, updating the unit counter. */
+static size_t stream_take(struct reader *rd, const unsigned char *p, size_t len)
+{
+	uint64_t limit = rd->o->count;
+	if (rd->o->framing == FRAME_RAW) {
+		size_t n = len;
+		if (limit && n > limit - rd->units)
+			n = (size_t)(limit - rd->units);
+		rd->units += n;
+		return n;
+	}
+	size_t i = 0;
+	while (i < len && (!limit || rd->units < limit)) {
+		if (rd->o->framing == FRAME_LINES) {
+			const unsigned char *nl = memchr(p + i, '\n', len - i);
+			if (!nl)
+				return len;
+			i = (size_t)(nl - p) + 1;
+			rd->units++;
+			continue;
+		}
+		if (rd->hdr_have < 4) {
+			rd->hdr[rd->hdr_have++] = p[i++];
+			if (rd->hdr_have == 4)
+				rd->frame_left = (uint64_t)rd->hdr[0] << 24 |
+						 rd->hdr[1] << 16 | rd->hdr[2] << 8 |
+						 rd->hdr[3];
+		} else {
+			size_t n = len - i < rd->frame_left ? len - i
+							    : (size_t)rd->frame_left;
+			i += n;
+			rd->frame_left -= n;
+		}
+		if (rd->hdr_have == 4 && rd->frame_left == 0) {
+			rd->hdr_have = 0;
+			rd->units++;
+		}
+	}
+	return i;
+}
+
+static int emit_message(struct reader *rd, const void *p, size_t len)
+{
+	struct iovec iov[2];
+	int n = 0;
+	unsigned char be[4] = { (unsigned char)(len >> 24),
+				(unsigned char)(len >> 16),
+				(unsigned char)(len >> 8), (unsigned char)len };
+	if (rd->o->framing == FRAME_LEN32)
+		iov[n++] = (struct iovec){ be, 4 };
+	iov[n++] = (struct iovec){ (void *)p, len };
+	if (rd->o->framing == FRAME_LINES)
+		iov[n++] = (struct iovec){ "\n", 1 };
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	ssize_t w = writev(1, iov, n);
+	if (w == (ssize_t)total)
+		return 0;
+	if (w < 0 && errno != EINTR)
+		return -errno;
+	/* short write: finish it piece by piece */
+	size_t off = w > 0 ? (size_t)w : 0;
+	for (int i = 0; i < n; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		int r = cli_write_all(1, (char *)iov[i].iov_base + off,
+				      iov[i].iov_len - off);
+		if (r < 0)
+			return r;
+		off = 0;
+	}
+	return 0;
+}
+
+static int64_t ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t ms = (deadline->tv_sec - now.tv_sec) * 1000 +
+		     (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms > 0 ? ms : 0;
+}
+
+static int read_loop(struct reader *rd)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += rd->o->timeout_ms / 1000;
+	deadline.tv_nsec += (rd->o->timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	while (!rd->o->count || rd->units < rd->o->count) {
+		int timeout = rd->o->timeout_ms < 0 ? -1 : (int)ms_left(&deadline);
+		const void *p;
+		ssize_t n = shmpipe_peek(rd->pipe, &p, timeout);
+		if (n == 0)
+			return EXIT_OK;
+		if (n == -ETIMEDOUT || n == -EAGAIN) {
+			if (rd->units)
+				return EXIT_OK;
+			fprintf(stderr, "shmpipe: read '%s': timed out with no data\n",
+				rd->o->name);
+			return EXIT_ERROR;
+		}
+		if (n < 0) {
+			cli_pipe_error((int)n, "read", rd->o->name);
+			return EXIT_ERROR;
+		}
+		size_t take = (size_t)n;
+		int r;
+		if (rd->message) {
+			r = emit_message(rd, p, (size_t)n);
+		} else {
+			take = stream_take(rd, p, (size_t)n);
+			r = cli_write_all(1, p, take);
+		}
+		if (r < 0) {
+			shmpipe_release(rd->pipe, 0); /* stays in the pipe */
+			if (r != -EPIPE)
+				cli_error(r, "read '%s': writing stdout", rd->o->name);
+			return EXIT_ERROR;
+		}
+		shmpipe_release(rd->pipe, take);
+		if (rd->message)
+			rd->units++;
+	}
+	return EXIT_OK;
+}
+
+int cmd_read(int argc, char **argv)
+{
+	struct io_opts o;
+	int r = parse_io_opts("read", argc, argv, &o, read_usage);
+	if (r)
+		return r < 0 ? EXIT_OK : r;
+	struct reader rd = { .o = &o };
+	r = shmpipe_open(&rd.pipe, o.name, SHMPIPE_READ);
+	if (r < 0) {
+		cli_pipe_error(r, "open", o.name);
+		return EXIT_ERROR;
+	}
+	rd.message = shmpipe_kind(rd.pipe) == SHMPIPE_MESSAGE;
+	signal(SIGPIPE, SIG_IGN); /* a closed stdout is an error we handle */
+	int status = read_loop(&rd);
+	shmpipe_close(rd.pipe);
+	return status;
+}
