@@ -15,7 +15,7 @@
  * 64-bit counters that only grow; tail - head is the fill, at most
  * capacity (which may be less than ring_size: capacity is exactly L).
  * Writers exclude each other with writer_lock, readers with reader_lock
- * (robust mutexes: a dead holder's lock passes to the next locker). A write
+ * (pipelock.c: a dead holder's lock passes to the next locker). A write
  * copies its bytes, then publishes them with one release store of tail; a
  * read copies, then frees the space with one release store of head. A
  * process killed at any instruction has therefore either published its
@@ -76,21 +76,6 @@ struct create_args {
 	unsigned kind;
 };
 
-static int init_mutex(pthread_mutex_t *m)
-{
-	pthread_mutexattr_t a;
-	int r = pthread_mutexattr_init(&a);
-	if (r)
-		return -r;
-	r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	if (!r)
-		r = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	if (!r)
-		r = pthread_mutex_init(m, &a);
-	pthread_mutexattr_destroy(&a);
-	return -r;
-}
-
 static int init_pipe(void *data, size_t size, void *arg)
 {
 	const struct create_args *a = arg;
@@ -101,8 +86,7 @@ static int init_pipe(void *data, size_t size, void *arg)
 	sh->capacity = a->capacity;
 	sh->ring_size = a->ring_size;
 	sh->ring_offset = a->ring_offset;
-	int r = init_mutex(&sh->writer_lock.m);
-	return r < 0 ? r : init_mutex(&sh->reader_lock.m);
+	return 0; /* the rest starts as zero: empty, unlocked, unattached */
 }
 
 SHMPIPE_API int shmpipe_create(const char *name,
@@ -145,20 +129,21 @@ SHMPIPE_API int shmpipe_unlink(const char *name)
 	return shmpipe_region_unlink(name);
 }
 
-/* Check the constants against the mapping and copy them into @g. */
-int shmpipe__pipe_geometry(shmpipe_region *region, struct pipe_geometry *g)
+/* Check the constants of the pipe in the object at @base (@object bytes,
+ * ring mirrored from @ring_offset) and copy them into @g. */
+static int geometry_at(char *base, uint64_t object, uint64_t ring_offset,
+		       struct pipe_geometry *g)
 {
-	const struct pipe_shared *sh = shmpipe_region_data(region);
-	uint64_t object = SHMPIPE__REGION_HEADER_SIZE +
-			  shmpipe_region_size(region);
-	uint64_t ring_offset = shmpipe__region_mirror_offset(region);
-	if (!ring_offset || shmpipe_region_size(region) < sizeof(*sh))
+	const struct pipe_shared *sh =
+		(const void *)(base + SHMPIPE__REGION_HEADER_SIZE);
+	if (!ring_offset ||
+	    ring_offset < SHMPIPE__REGION_HEADER_SIZE + sizeof(*sh) ||
+	    ring_offset >= object)
 		return -EBADMSG;
 	g->kind = sh->kind;
 	g->capacity = sh->capacity;
 	g->ring_size = sh->ring_size;
 	if (sh->ring_offset != ring_offset ||
-	    ring_offset < SHMPIPE__REGION_HEADER_SIZE + sizeof(*sh) ||
 	    g->ring_size != object - ring_offset || sh->slot_count != PIPE_SLOTS)
 		return -EBADMSG;
 	if (g->kind != SHMPIPE_STREAM && g->kind != SHMPIPE_MESSAGE)
@@ -166,8 +151,16 @@ int shmpipe__pipe_geometry(shmpipe_region *region, struct pipe_geometry *g)
 	if (g->capacity == 0 || g->capacity > g->ring_size ||
 	    (g->kind == SHMPIPE_MESSAGE && g->capacity < 2 * MSG_HEADER))
 		return -EBADMSG;
-	g->ring = (char *)shmpipe__region_base(region) + ring_offset;
+	g->ring = base + ring_offset;
 	return 0;
+}
+
+int shmpipe__pipe_geometry(shmpipe_region *region, struct pipe_geometry *g)
+{
+	return geometry_at(shmpipe__region_base(region),
+			   SHMPIPE__REGION_HEADER_SIZE +
+				   shmpipe_region_size(region),
+			   shmpipe__region_mirror_offset(region), g);
 }
 
 /* ------------------------------------------------------------ liveness */
@@ -295,12 +288,6 @@ static void cpu_relax(void)
 #endif
 }
 
-/* Deadline bookkeeping for one call. */
-struct wait_ctx {
-	int timeout_ms;
-	struct timespec abs;
-};
-
 static void wait_begin(struct wait_ctx *w, int timeout_ms)
 {
 	w->timeout_ms = timeout_ms;
@@ -359,49 +346,19 @@ static struct pipe_lock *side_lock_of(shmpipe *p)
 				     : &p->sh->reader_lock;
 }
 
-static int lock_mutex(struct pipe_lock *l, const struct wait_ctx *w,
-		      pid_t self)
-{
-	int r;
-	if (w->timeout_ms == 0)
-		r = pthread_mutex_trylock(&l->m);
-	else if (w->timeout_ms < 0)
-		r = pthread_mutex_lock(&l->m);
-	else
-		r = pthread_mutex_clocklock(&l->m, CLOCK_MONOTONIC, &w->abs);
-	if (r == EOWNERDEAD) {
-		/* The dead holder published all or nothing (see top): the
-		 * positions are consistent, only the lock needs marking. */
-		r = pthread_mutex_consistent(&l->m);
-		if (r) {
-			pthread_mutex_unlock(&l->m);
-			return -r;
-		}
-	}
-	if (r == EBUSY)
-		return -EAGAIN;
-	if (r)
-		return -r;
-	atomic_store_explicit(&l->holder, (uint32_t)self, memory_order_relaxed);
-	return 0;
-}
-
-static void unlock_mutex(struct pipe_lock *l)
-{
-	atomic_store_explicit(&l->holder, 0, memory_order_relaxed);
-	pthread_mutex_unlock(&l->m);
-}
-
 /* Take this handle's side lock for one call (a no-op when exclusive). */
 static int side_lock(shmpipe *p, const struct wait_ctx *w)
 {
-	return p->exclusive ? 0 : lock_mutex(side_lock_of(p), w, p->pid);
+	if (p->exclusive)
+		return 0;
+	int r = shmpipe__lock(p->sh, side_lock_of(p), p->lock_me, p->pid, w);
+	return r < 0 ? r : 0;
 }
 
 static void side_unlock(shmpipe *p)
 {
 	if (!p->exclusive)
-		unlock_mutex(side_lock_of(p));
+		shmpipe__unlock(side_lock_of(p));
 }
 
 /* ------------------------------------------------------------ open/close */
@@ -415,9 +372,11 @@ static int attach(shmpipe *p)
 			uint64_t expect = 0;
 			if (atomic_compare_exchange_strong(&sh->slots[i].owner,
 							   &expect, me)) {
-				atomic_store(&sh->slots[i].start_time,
-					     self_start_time());
-				atomic_store(&sh->slots[i].waiting, 0);
+				struct pipe_slot *s = &sh->slots[i];
+				atomic_store(&s->start_time, self_start_time());
+				atomic_store(&s->waiting, 0);
+				uint32_t gen = atomic_fetch_add(&s->generation, 1) + 1;
+				p->lock_me = LOCK_OWNER(i, gen);
 				p->slot = i;
 				p->slot_owner = me;
 				return 0;
@@ -440,39 +399,43 @@ static void detach(shmpipe *p)
 	}
 }
 
-SHMPIPE_API int shmpipe_open(shmpipe **out, const char *name, unsigned flags)
+static int check_open_flags(unsigned flags)
 {
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
 	unsigned side = flags & (SHMPIPE_READ | SHMPIPE_WRITE);
 	if ((side != SHMPIPE_READ && side != SHMPIPE_WRITE) ||
 	    (flags & ~(SHMPIPE_READ | SHMPIPE_WRITE | SHMPIPE_EXCLUSIVE)))
 		return -EINVAL;
+	return 0;
+}
+
+static shmpipe *handle_new(unsigned flags)
+{
 	shmpipe *p = calloc(1, sizeof(*p));
 	if (!p)
-		return -ENOMEM;
+		return NULL;
 	p->notify_fd = -1;
 	p->pid = getpid();
-	p->role = side == SHMPIPE_WRITE ? ROLE_WRITE : ROLE_READ;
-	int r = shmpipe__region_open(&p->region, name, SHMPIPE__TYPE_PIPE);
+	p->role = (flags & SHMPIPE_WRITE) ? ROLE_WRITE : ROLE_READ;
+	return p;
+}
+
+/* Attach @p (geometry and sh set) and take the exclusive lock if asked. */
+static int handle_attach(shmpipe *p, unsigned flags)
+{
+	int r = attach(p);
 	if (r < 0)
-		goto fail_free;
-	r = shmpipe__pipe_geometry(p->region, &p->g);
-	if (r < 0)
-		goto fail_region;
-	p->sh = shmpipe_region_data(p->region);
-	r = attach(p);
-	if (r < 0)
-		goto fail_region;
+		return r;
 	if (flags & SHMPIPE_EXCLUSIVE) {
 		struct wait_ctx w;
 		wait_begin(&w, 1000);
-		r = lock_mutex(side_lock_of(p), &w, p->pid);
+		r = shmpipe__lock(p->sh, side_lock_of(p), p->lock_me, p->pid,
+				  &w);
 		if (r == -ETIMEDOUT || r == -EAGAIN)
 			r = -EBUSY;
-		if (r < 0)
-			goto fail_detach;
+		if (r < 0) {
+			detach(p);
+			return r;
+		}
 		p->exclusive = 1;
 	}
 	if (p->role == ROLE_WRITE) {
@@ -481,16 +444,73 @@ SHMPIPE_API int shmpipe_open(shmpipe **out, const char *name, unsigned flags)
 		atomic_fetch_add(&p->sh->data_seq, 1);
 		shmpipe__futex_wake(&p->sh->data_seq, INT_MAX);
 	}
+	return 0;
+}
+
+SHMPIPE_API int shmpipe_open(shmpipe **out, const char *name, unsigned flags)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	int r = check_open_flags(flags);
+	if (r < 0)
+		return r;
+	shmpipe *p = handle_new(flags);
+	if (!p)
+		return -ENOMEM;
+	r = shmpipe__region_open(&p->region, name, SHMPIPE__TYPE_PIPE);
+	if (r < 0)
+		goto fail_free;
+	r = shmpipe__pipe_geometry(p->region, &p->g);
+	if (r < 0)
+		goto fail_region;
+	p->sh = shmpipe_region_data(p->region);
+	r = handle_attach(p, flags);
+	if (r < 0)
+		goto fail_region;
 	*out = p;
 	return 0;
 
-fail_detach:
-	detach(p);
 fail_region:
 	shmpipe_region_close(p->region);
 fail_free:
 	free(p);
 	return r;
+}
+
+int shmpipe__pipe_open_memory(shmpipe **out, void *mem, size_t object_size,
+			      unsigned flags)
+{
+	*out = NULL;
+	int r = check_open_flags(flags);
+	if (r < 0)
+		return r;
+	const struct shmpipe__region_header *h = mem;
+	if (object_size < SHMPIPE__REGION_HEADER_SIZE + sizeof(struct pipe_shared))
+		return -EBADMSG;
+	if (h->magic != SHMPIPE__REGION_MAGIC ||
+	    h->version != SHMPIPE__REGION_VERSION ||
+	    h->type != SHMPIPE__TYPE_PIPE)
+		return -EPROTO;
+	uint64_t mirror = h->mirror_offset; /* read once */
+	if (h->header_size != SHMPIPE__REGION_HEADER_SIZE ||
+	    h->data_size != object_size - SHMPIPE__REGION_HEADER_SIZE ||
+	    mirror == 0 || mirror >= object_size)
+		return -EBADMSG;
+	shmpipe *p = handle_new(flags);
+	if (!p)
+		return -ENOMEM;
+	r = geometry_at(mem, object_size, mirror, &p->g);
+	if (r == 0) {
+		p->sh = (void *)((char *)mem + SHMPIPE__REGION_HEADER_SIZE);
+		r = handle_attach(p, flags);
+	}
+	if (r < 0) {
+		free(p);
+		return r;
+	}
+	*out = p;
+	return 0;
 }
 
 SHMPIPE_API void shmpipe_close(shmpipe *p)
@@ -504,7 +524,7 @@ SHMPIPE_API void shmpipe_close(shmpipe *p)
 		side_unlock(p);
 	}
 	if (p->exclusive)
-		unlock_mutex(side_lock_of(p));
+		shmpipe__unlock(side_lock_of(p));
 	detach(p);
 	shmpipe_region_close(p->region);
 	free(p);

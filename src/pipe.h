@@ -25,14 +25,29 @@ struct pipe_slot {
 	_Atomic uint64_t owner;
 	_Atomic uint64_t start_time; /* owner's start, clock ticks; 0 unknown */
 	_Atomic uint32_t waiting;    /* ROLE_* while counted as a sleeper */
-	uint32_t reserved[3];
+	_Atomic uint32_t generation; /* bumped by every attach: see LOCK_* */
+	uint32_t reserved[2];
 };
 _Static_assert(sizeof(struct pipe_slot) == 32, "slot layout");
 
+/*
+ * A lock word of our own rather than a pthread mutex: a hostile or corrupt
+ * segment can then only make us wait (bounded by the caller's timeout),
+ * never make the C library follow a pointer stored in shared memory (the
+ * robust list of a pthread mutex). The word names its holder by attachment
+ * slot and that slot's generation; a waiter that finds the slot freed,
+ * re-attached, or its process dead takes the lock over (see pipelock.c).
+ */
 struct pipe_lock {
-	_Alignas(CACHELINE) pthread_mutex_t m; /* robust, process-shared */
-	_Atomic uint32_t holder;	       /* pid of the holder, 0 if free */
+	_Alignas(CACHELINE) _Atomic uint32_t word; /* 0 free, see LOCK_* */
+	_Atomic uint32_t holder_pid;		   /* for stats only */
 };
+#define LOCK_WAITERS 0x80000000u
+#define LOCK_SLOT_MASK 0x7fu /* slot + 1 */
+#define LOCK_GEN_SHIFT 7
+#define LOCK_GEN_MASK 0xffffffu
+#define LOCK_OWNER(slot, gen)                                                 \
+	((uint32_t)((slot) + 1) | ((uint32_t)(gen)&LOCK_GEN_MASK) << LOCK_GEN_SHIFT)
 
 /* At the start of the region data. Each group on its own cache line, so a
  * writer and a reader never write to the same line on the hot path. */
@@ -71,7 +86,21 @@ struct pipe_shared {
 };
 _Static_assert(offsetof(struct pipe_shared, tail) == 64, "pipe layout");
 _Static_assert(offsetof(struct pipe_shared, head) == 128, "pipe layout");
-_Static_assert(sizeof(pthread_mutex_t) <= 56, "lock fits a line with holder");
+
+/* Deadline bookkeeping for one call. */
+struct wait_ctx {
+	int timeout_ms; /* -1 forever, 0 never wait, else ms */
+	struct timespec abs;
+};
+
+/* Take @l for the attachment @me (LOCK_OWNER). 0, or 1 when it was taken
+ * over from a dead holder; -EAGAIN (timeout 0) / -ETIMEDOUT. */
+int shmpipe__lock(struct pipe_shared *sh, struct pipe_lock *l, uint32_t me,
+		  pid_t pid, const struct wait_ctx *w);
+void shmpipe__unlock(struct pipe_lock *l);
+/* The pid holding @l, 0 if free (a snapshot). */
+pid_t shmpipe__lock_holder(const struct pipe_shared *sh,
+			   const struct pipe_lock *l);
 
 /* The validated constants of an open pipe. */
 struct pipe_geometry {
@@ -90,6 +119,7 @@ struct shmpipe {
 	pid_t pid; /* getpid() at open: glibc no longer caches it */
 	int slot;
 	uint64_t slot_owner;
+	uint32_t lock_me; /* LOCK_OWNER(slot, generation) */
 	unsigned spin_us;
 	uint64_t last_reap_ns;
 	/* zero-copy state */
@@ -107,6 +137,15 @@ struct shmpipe {
 };
 
 int shmpipe__pipe_geometry(shmpipe_region *region, struct pipe_geometry *g);
+/*
+ * For tests and fuzzers: a handle on a pipe object held in ordinary memory.
+ * @mem holds the whole object (@object_size bytes, as in /dev/shm) followed
+ * by room for the mirror (object_size - mirror_offset more bytes); with
+ * the mirror not kept in sync, it is for checking memory safety only.
+ * Errors as shmpipe_open().
+ */
+int shmpipe__pipe_open_memory(shmpipe **out, void *mem, size_t object_size,
+			      unsigned flags);
 /* Free the slots of dead processes; how many were freed. */
 int shmpipe__pipe_reap(struct pipe_shared *sh);
 /* Whether @pid (started at @start_time, 0 = unknown) is alive. */

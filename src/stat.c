@@ -44,8 +44,8 @@ static int snapshot(const struct pipe_shared *sh, const struct pipe_geometry *g,
 	if (st->high_water > g->capacity)
 		return -EBADMSG;
 	st->writers_ever = atomic_load(&sh->writers_ever) != 0;
-	st->writer_lock_holder = (pid_t)atomic_load(&sh->writer_lock.holder);
-	st->reader_lock_holder = (pid_t)atomic_load(&sh->reader_lock.holder);
+	st->writer_lock_holder = shmpipe__lock_holder(sh, &sh->writer_lock);
+	st->reader_lock_holder = shmpipe__lock_holder(sh, &sh->reader_lock);
 	for (int i = 0; i < PIPE_SLOTS; i++) {
 		uint64_t o = atomic_load(&sh->slots[i].owner);
 		unsigned role = SLOT_ROLE(o);
