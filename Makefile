@@ -43,8 +43,8 @@ TEST_PROGS := $(patsubst tests/%.c,$(B)/tests/%,$(filter-out tests/helpers.c,$(w
 TEST_SCRIPTS := $(filter-out tests/run.sh,$(wildcard tests/*.sh))
 MANPAGES  := $(wildcard man/*.[0-9])
 
-.PHONY: all lib check install uninstall demo clean deps
-all: lib $(CLI) $(EXAMPLES) $(TEST_PROGS)
+.PHONY: all lib check install uninstall demo clean deps bench
+all: lib $(CLI) $(EXAMPLES) $(TEST_PROGS) $(BENCHES)
 lib: $(STATIC) $(SHARED)
 
 $(B)/src/%.o: src/%.c include/shmpipe.h $(wildcard src/*.h) | $(B)/src
@@ -78,6 +78,13 @@ $(B)/examples/%: examples/%.c $(STATIC) | $(B)/examples
 $(B)/tests/%: tests/%.c tests/helpers.c tests/helpers.h $(STATIC) | $(B)/tests
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< tests/helpers.c $(STATIC) $(LDLIBS)
 
+BENCHES := $(patsubst bench/%.c,$(B)/%,$(wildcard bench/*.c))
+$(B)/%: bench/%.c $(STATIC)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+bench: $(BENCHES)
+	@B=$(abspath $(B)) bench/run.sh
+
 deps:
 	@scripts/deps.sh check
 
@@ -86,6 +93,7 @@ check: deps all
 		tests/run.sh $(TEST_PROGS) $(TEST_SCRIPTS)
 
 demo: all
+	@B=$(abspath $(B)) examples/pipe_demo.sh
 	@B=$(abspath $(B)) examples/demo.sh
 
 install: lib $(CLI)

@@ -318,8 +318,12 @@ SHMPIPE_API int shmpipe_state_unlink(const char *name);
  * event loop, and remembers named objects to remove on the way out, so
  * Ctrl-C never leaves stale objects in /dev/shm.
  *
- * One helper per process (a second open gives -EBUSY). It installs signal
- * handlers without SA_RESTART, so a blocking system call in the main program
+ * One helper per process (a second open gives -EBUSY). It handles the three
+ * signals even where they were ignored (a program that asks for a clean
+ * shutdown wants it also as a background job of a script, which starts
+ * with SIGINT ignored). A fork()ed child that inherits it reacts to these
+ * signals as if they were not caught, and removes nothing on close.
+ * It installs signal handlers without SA_RESTART, so a blocking system call in the main program
  * returns EINTR when a signal arrives (library waits with a timeout return
  * at their deadline at the latest; poll the fd between them).
  */
@@ -559,7 +563,9 @@ struct shmpipe_stats {
 	unsigned kind;
 	uint64_t bytes_in, bytes_out, bytes_buffered;
 	uint64_t messages_in, messages_out, messages_buffered;
-	uint64_t high_water; /* most bytes ever buffered at once */
+	uint64_t fill;	     /* bytes of the capacity in use (a message pipe
+				counts its 8-byte headers and padding) */
+	uint64_t high_water; /* the most fill ever seen */
 	unsigned writers, readers; /* live attached handles */
 	unsigned writers_ever;	   /* 0: no writer has ever opened it */
 	pid_t writer_lock_holder;  /* 0 when free */

@@ -25,6 +25,7 @@ static const int handled[] = { SIGINT, SIGTERM, SIGHUP };
 
 struct shmpipe_shutdown {
 	unsigned flags;
+	pid_t owner; /* the process that opened it; a fork()ed child is not */
 	int pipe_fds[2];
 	struct sigaction old[SHMPIPE__ARRAY_SIZE(handled)];
 	/* Entries are complete before count covers them (the handler may run
@@ -50,7 +51,12 @@ static void on_signal(int sig)
 {
 	int saved = errno;
 	struct shmpipe_shutdown *h = current;
-	if (h) {
+	if (h && getpid() != h->owner) {
+		/* A fork()ed child inherited the handler but not the job: act
+		 * as if the signal were not caught (and touch nothing). */
+		signal(sig, SIG_DFL);
+		raise(sig);
+	} else if (h) {
 		if (!h->first_signal)
 			h->first_signal = sig;
 		unsigned char b = (unsigned char)sig;
@@ -77,6 +83,7 @@ SHMPIPE_API int shmpipe_shutdown_open(shmpipe_shutdown **out, unsigned flags)
 	if (!h)
 		return -ENOMEM;
 	h->flags = flags;
+	h->owner = getpid();
 	if (pipe2(h->pipe_fds, O_CLOEXEC | O_NONBLOCK) < 0) {
 		int r = -errno;
 		free(h);
@@ -130,7 +137,8 @@ SHMPIPE_API int shmpipe_shutdown_close(shmpipe_shutdown *h)
 	for (size_t i = 0; i < SHMPIPE__ARRAY_SIZE(handled); i++)
 		sigaction(handled[i], &h->old[i], NULL);
 	current = NULL;
-	int removed = remove_registered(h);
+	/* Only the process that registered the objects removes them. */
+	int removed = getpid() == h->owner ? remove_registered(h) : 0;
 	close(h->pipe_fds[0]);
 	close(h->pipe_fds[1]);
 	free(h);

@@ -22,6 +22,7 @@ static int snapshot(const struct pipe_shared *sh, const struct pipe_geometry *g,
 	uint64_t tail = atomic_load_explicit(&sh->tail, memory_order_acquire);
 	if (tail - head > g->capacity)
 		return -EBADMSG;
+	st->fill = tail - head;
 	st->bytes_in = atomic_load_explicit(&sh->bytes_in, memory_order_relaxed);
 	st->bytes_out = atomic_load_explicit(&sh->bytes_out, memory_order_relaxed);
 	st->messages_in = atomic_load_explicit(&sh->messages_in,

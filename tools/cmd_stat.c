@@ -34,13 +34,14 @@ static void print_json(const char *name, const struct shmpipe_stats *st)
 	       ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
 	       ",\"bytes_buffered\":%" PRIu64 ",\"messages_in\":%" PRIu64
 	       ",\"messages_out\":%" PRIu64 ",\"messages_buffered\":%" PRIu64
-	       ",\"high_water\":%" PRIu64
+	       ",\"fill\":%" PRIu64 ",\"high_water\":%" PRIu64
 	       ",\"writers\":%u,\"readers\":%u,\"writers_ever\":%s"
 	       ",\"writer_lock_holder\":%d,\"reader_lock_holder\":%d"
 	       ",\"state\":\"%s\",\"procs\":[",
 	       kind_name(st->kind), st->capacity, st->bytes_in, st->bytes_out,
 	       st->bytes_buffered, st->messages_in, st->messages_out,
-	       st->messages_buffered, st->high_water, st->writers, st->readers,
+	       st->messages_buffered, st->fill, st->high_water, st->writers,
+	       st->readers,
 	       st->writers_ever ? "true" : "false", (int)st->writer_lock_holder,
 	       (int)st->reader_lock_holder, pipe_state(st));
 	for (unsigned i = 0; i < st->nprocs; i++)
@@ -59,18 +60,32 @@ static void print_procs(const struct shmpipe_stats *st, unsigned role)
 			       st->procs[i].alive ? "" : " (dead)");
 }
 
+static const char *holder(const struct shmpipe_stats *st, pid_t pid,
+			  char buf[48])
+{
+	if (!pid)
+		return "free";
+	int dead = 0;
+	for (unsigned i = 0; i < st->nprocs; i++)
+		dead |= st->procs[i].pid == pid && !st->procs[i].alive;
+	snprintf(buf, 48, "held by %d%s", (int)pid,
+		 dead ? " (dead: the next locker takes it over)" : "");
+	return buf;
+}
+
 static void print_human(const char *name, const struct shmpipe_stats *st)
 {
 	char a[32], b[32];
-	double pct = st->capacity ? 100.0 * (double)st->bytes_buffered /
+	double pct = st->capacity ? 100.0 * (double)st->fill /
 					    (double)st->capacity
 				  : 0;
 	printf("pipe %s: %s, capacity %" PRIu64 " (%s), %s\n", name,
 	       kind_name(st->kind), st->capacity,
 	       cli_human_size(st->capacity, a), pipe_state(st));
-	printf("  buffered   %" PRIu64 " bytes (%.1f%% full), %" PRIu64
-	       " messages; high water %s\n",
-	       st->bytes_buffered, pct, st->messages_buffered,
+	printf("  buffered   %" PRIu64 " bytes", st->bytes_buffered);
+	if (st->kind == SHMPIPE_MESSAGE)
+		printf(" in %" PRIu64 " messages", st->messages_buffered);
+	printf(" (%.1f%% full); high water %s\n", pct,
 	       cli_human_size(st->high_water, b));
 	printf("  in         %" PRIu64 " bytes, %" PRIu64 " messages\n",
 	       st->bytes_in, st->messages_in);
@@ -81,16 +96,10 @@ static void print_human(const char *name, const struct shmpipe_stats *st)
 	printf("%s\n", st->writers_ever ? "" : " (no writer has opened it yet)");
 	printf("  readers    %u:", st->readers);
 	print_procs(st, SHMPIPE_READ);
-	printf("\n  locks      writer ");
-	if (st->writer_lock_holder)
-		printf("held by %d", (int)st->writer_lock_holder);
-	else
-		printf("free");
-	printf(", reader ");
-	if (st->reader_lock_holder)
-		printf("held by %d\n", (int)st->reader_lock_holder);
-	else
-		printf("free\n");
+	char h1[48], h2[48];
+	printf("\n  locks      writer %s, reader %s\n",
+	       holder(st, st->writer_lock_holder, h1),
+	       holder(st, st->reader_lock_holder, h2));
 }
 
 static int parse_json_flag(const char *cmd, int argc, char **argv, int *json,
