@@ -299,7 +299,9 @@ SHMPIPE_API uint64_t shmpipe_state_generation(const shmpipe_state *s);
  * shmpipe_state_wait - wait until the generation differs from @seen.
  * @timeout_ms: -1, 0 or milliseconds, as for lock.
  * Returns 0 once it differs (at once if it already does), -ETIMEDOUT.
- * A waiter killed while waiting holds nothing and blocks nobody.
+ * A waiter killed while waiting holds nothing and blocks nobody. An unlocker
+ * killed between its commit and its wake-up wakes nobody: waiters then see
+ * the change within a second (they look again at least once a second).
  */
 SHMPIPE_API int shmpipe_state_wait(shmpipe_state *s, uint64_t seen,
 				   int timeout_ms);
@@ -422,6 +424,10 @@ SHMPIPE_API int shmpipe_shutdown_close(shmpipe_shutdown *h);
  * call, no atomic read-modify-write). Without it each call takes the side's
  * lock once (uncontended: one atomic compare-and-swap).
  *
+ * A reader blocked waiting for data holds the reader lock meanwhile, as a
+ * writer blocked on a full pipe holds the writer lock: the other readers
+ * (writers) queue behind it, and time out on the lock if they must.
+ *
  * Handles: one handle may be used by one thread at a time. Do not use a
  * handle in a child after fork(): open a new one there.
  */
@@ -486,7 +492,8 @@ SHMPIPE_API ssize_t shmpipe_write(shmpipe *p, const void *buf, size_t len,
 
 /*
  * shmpipe_read - read up to @len bytes (stream) or one whole message.
- * Returns the count read; 0 at end of file; -EAGAIN / -ETIMEDOUT nothing in
+ * Returns the count read; 0 at end of file (and for @len 0, which reads
+ * nothing); -EAGAIN / -ETIMEDOUT nothing in
  * time; -EMSGSIZE the next message is longer than @len (it stays in the
  * pipe: shmpipe_next_size() tells its size); -EBADF not a reader handle;
  * -EBADMSG corrupt.
@@ -550,6 +557,15 @@ SHMPIPE_API int shmpipe_set_spin(shmpipe *p, unsigned spin_us);
 SHMPIPE_API size_t shmpipe_capacity(const shmpipe *p);
 SHMPIPE_API unsigned shmpipe_kind(const shmpipe *p);
 
+/* Counters of a bridge (shmpipe_bridge_stats(), and shmpipe_stats.bridge
+ * for the bridge serving a pipe). */
+struct shmpipe_bridge_stats {
+	uint64_t accepted, refused, active;
+	uint64_t units, bytes;	       /* committed (IN) or sent (OUT) */
+	uint64_t partial_discarded;    /* units cut off by a disconnect */
+	uint64_t token_failures, oversize, idle_closed;
+};
+
 #define SHMPIPE_STAT_MAX_PROCS 64
 
 struct shmpipe_proc {
@@ -562,6 +578,9 @@ struct shmpipe_stats {
 	uint64_t capacity;
 	unsigned kind;
 	uint64_t bytes_in, bytes_out, bytes_buffered;
+	/* Messages of a message pipe; in a stream pipe, the write and read
+	 * calls (each piece of a write longer than the capacity counts),
+	 * and messages_buffered is 0. */
 	uint64_t messages_in, messages_out, messages_buffered;
 	uint64_t fill;	     /* bytes of the capacity in use (a message pipe
 				counts its 8-byte headers and padding) */
@@ -572,6 +591,8 @@ struct shmpipe_stats {
 	pid_t reader_lock_holder;
 	unsigned nprocs;
 	struct shmpipe_proc procs[SHMPIPE_STAT_MAX_PROCS];
+	pid_t bridge_pid; /* a live bridge serving the pipe, 0 if none */
+	struct shmpipe_bridge_stats bridge;
 };
 
 /*
@@ -592,6 +613,124 @@ SHMPIPE_API int shmpipe_stat_handle(shmpipe *p, struct shmpipe_stats *st);
  */
 SHMPIPE_API int shmpipe_list(int (*fn)(const char *name, void *arg),
 			     void *arg);
+
+/* ------------------------------------------------------------------ bridge
+ *
+ * Sockets <-> a pipe: remote processes write into a pipe (or read from it)
+ * over TCP or Unix stream sockets, with any ordinary client (nc, socat,
+ * bash's /dev/tcp). One thread runs an epoll loop over every listener and
+ * connection; `shmpipe serve` is a thin front to it.
+ *
+ * Direction SHMPIPE_BRIDGE_IN (default): each connection's bytes are
+ * committed to the pipe in units of the framing, each unit with one atomic
+ * write, so units of different connections never interleave:
+ *   SHMPIPE_FRAMING_RAW    chunks as they arrive (zero-copy: received
+ *                          straight into the pipe's reserved space)
+ *   SHMPIPE_FRAMING_LINES  whole newline-terminated lines (a message pipe
+ *                          gets each line without its newline)
+ *   SHMPIPE_FRAMING_LEN32  frames of a 4-byte big-endian length and that
+ *                          many bytes (a message pipe gets the bytes)
+ * A unit cut off by a disconnect is discarded and counted, never committed.
+ * A unit larger than max_unit is refused: the connection is closed and the
+ * refusal logged. When the pipe is full the bridge stops reading sockets,
+ * so TCP flow control pushes back to remote writers: nothing is dropped.
+ * Memory stays bounded: each connection holds at most one unit.
+ *
+ * Direction SHMPIPE_BRIDGE_OUT: connections receive the pipe's units,
+ * framed the same way (a message pipe's messages get a newline or a length
+ * prefix), each unit going to exactly one connection (competing
+ * consumers). A unit is taken from the pipe only when a connection can take
+ * it; one cut off by a disconnect is lost with that connection
+ * (at-most-once) and counted.
+ *
+ * Safety: a non-loopback listener needs a token unless SHMPIPE_BRIDGE_INSECURE
+ * is set (-EPERM otherwise). With a token, each connection's first line must
+ * be the token (compared in constant time), or it is closed with nothing
+ * committed. Unix listeners may be restricted to uids (SO_PEERCRED).
+ * Excess connections beyond max_conns are accepted and closed at once
+ * (refused, not queued); a connection idle for idle_timeout_ms, or taking
+ * longer than that to complete one unit, is closed.
+ */
+typedef struct shmpipe_bridge shmpipe_bridge;
+
+#define SHMPIPE_BRIDGE_IN 0u
+#define SHMPIPE_BRIDGE_OUT 1u
+
+#define SHMPIPE_FRAMING_RAW 0u
+#define SHMPIPE_FRAMING_LINES 1u
+#define SHMPIPE_FRAMING_LEN32 2u
+
+#define SHMPIPE_BRIDGE_INSECURE 0x1u /* allow non-loopback without token */
+
+struct shmpipe_bridge_config {
+	const char *pipe;	   /* the pipe's name (it must exist) */
+	const char *const *listen; /* NULL-terminated: "tcp://HOST:PORT",
+				      "tcp://[V6]:PORT", "tcp://:PORT"
+				      (loopback), "unix:PATH"; port 0 takes
+				      an ephemeral port */
+	unsigned direction;	   /* SHMPIPE_BRIDGE_IN or _OUT */
+	unsigned framing;	   /* SHMPIPE_FRAMING_* */
+	const void *token;	   /* NULL: no token */
+	size_t token_len;
+	unsigned max_conns;	   /* 0: 1024 */
+	int idle_timeout_ms;	   /* 0: 60000; -1: none */
+	size_t max_unit;	   /* 0: what the pipe can hold, at most 1 MiB */
+	const uid_t *allow_uids;   /* Unix listeners: only these uids */
+	size_t allow_uids_count;
+	const char *fifo;	   /* also expose the pipe as a FIFO here: IN:
+				      fed from the pipe; OUT: feeds it */
+	unsigned flags;		   /* SHMPIPE_BRIDGE_INSECURE */
+	/* Called with a one-line message (no newline) for notable events:
+	 * refusals, token failures, oversize units. NULL: silent. */
+	void (*log)(void *arg, const char *msg);
+	void *log_arg;
+};
+
+
+/*
+ * shmpipe_bridge_open - open the pipe and bind every listener.
+ * Errors: -EINVAL bad config or address (the log says which); -EPERM a
+ * non-loopback address without token nor INSECURE; -EADDRINUSE (also a
+ * live Unix socket at PATH: a stale one, where connect() is refused, is
+ * replaced); -EACCES; errors of shmpipe_open(); -EEXIST fifo path exists.
+ */
+SHMPIPE_API int shmpipe_bridge_open(shmpipe_bridge **out,
+				    const struct shmpipe_bridge_config *cfg);
+
+/* How many listeners, and the address of listener @i as bound, e.g.
+ * "tcp://127.0.0.1:43121" (static for the bridge's life). */
+SHMPIPE_API size_t shmpipe_bridge_listener_count(const shmpipe_bridge *b);
+SHMPIPE_API const char *shmpipe_bridge_listener(const shmpipe_bridge *b,
+						size_t i);
+
+/*
+ * shmpipe_bridge_run - serve until @stop_fd becomes readable (e.g. the fd
+ * of shmpipe_shutdown_fd()), then stop accepting, commit every complete
+ * unit already received, close every connection and return 0. When
+ * @report_fd (>= 0) becomes readable it is drained and the stats are
+ * logged. The pipe and its data stay. Errors: -errno of epoll.
+ */
+SHMPIPE_API int shmpipe_bridge_run(shmpipe_bridge *b, int stop_fd,
+				   int report_fd);
+
+/* A snapshot of the counters (also published in the pipe for
+ * `shmpipe stat` of other processes). */
+SHMPIPE_API void shmpipe_bridge_stats(const shmpipe_bridge *b,
+				      struct shmpipe_bridge_stats *st);
+
+/* Close listeners (removing Unix socket files and the FIFO) and free @b
+ * (NULL is fine). */
+SHMPIPE_API void shmpipe_bridge_close(shmpipe_bridge *b);
+
+/*
+ * shmpipe_bridge_connect - the client side: connect to a bridge at @addr
+ * (same forms as listen addresses) and send @token (if not NULL) as the
+ * first line. Returns a connected blocking stream socket (close-on-exec),
+ * to write units into (IN) or read units from (OUT). Errors: -EINVAL bad
+ * address, -ECONNREFUSED, -ENOENT, -ETIMEDOUT and other connect() errors.
+ */
+SHMPIPE_API int shmpipe_bridge_connect(const char *addr, const void *token,
+				       size_t token_len);
 
 #ifdef __cplusplus
 }

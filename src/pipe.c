@@ -151,6 +151,11 @@ static int geometry_at(char *base, uint64_t object, uint64_t ring_offset,
 	if (g->capacity == 0 || g->capacity > g->ring_size ||
 	    (g->kind == SHMPIPE_MESSAGE && g->capacity < 2 * MSG_HEADER))
 		return -EBADMSG;
+	/* The creator made the ring the capacity rounded up to whole pages:
+	 * anything else is a corrupt capacity or ring size. */
+	uint64_t page = shmpipe__page_size();
+	if ((g->capacity + page - 1) / page * page != g->ring_size)
+		return -EBADMSG;
 	g->ring = base + ring_offset;
 	return 0;
 }
@@ -167,10 +172,14 @@ int shmpipe__pipe_geometry(shmpipe_region *region, struct pipe_geometry *g)
 
 /* Start time of @pid in clock ticks since boot (field 22 of
  * /proc/PID/stat), 0 if unknown: tells a live process from a new one that
- * reused a dead one's pid. */
-static uint64_t process_start_time(pid_t pid)
+ * reused a dead one's pid. *@exited is set for a process that has exited
+ * and waits to be reaped (a zombie): state Z with no thread left. (A
+ * thread-group leader that exited while other threads run is Z too, but
+ * counts them: it is alive.) */
+static uint64_t process_start_time(pid_t pid, int *exited)
 {
 	char path[64], buf[512];
+	*exited = 0;
 	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
 	FILE *f = fopen(path, "re");
 	if (!f)
@@ -181,13 +190,16 @@ static uint64_t process_start_time(pid_t pid)
 	char *s = strrchr(buf, ')'); /* the command name may hold spaces */
 	if (!s)
 		return 0;
+	char state;
+	long threads;
 	unsigned long long start = 0;
-	/* after ")": state(3) ... starttime is field 22 */
+	/* after ")": state is field 3, num_threads 20, starttime 22 */
 	if (sscanf(s + 1,
-		   " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d "
-		   "%*d %*d %*d %*d %*d %llu",
-		   &start) != 1)
+		   " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d "
+		   "%*d %*d %*d %ld %*d %llu",
+		   &state, &threads, &start) != 3)
 		return 0;
+	*exited = state == 'Z' && threads <= 1;
 	return start;
 }
 
@@ -197,7 +209,8 @@ static uint64_t self_start_time(void)
 	static _Atomic pid_t cached_pid;
 	pid_t me = getpid();
 	if (atomic_load(&cached_pid) != me) {
-		atomic_store(&cached, process_start_time(me));
+		int exited;
+		atomic_store(&cached, process_start_time(me, &exited));
 		atomic_store(&cached_pid, me);
 	}
 	return atomic_load(&cached);
@@ -209,11 +222,15 @@ int shmpipe__proc_alive(pid_t pid, uint64_t start_time)
 		return 0;
 	if (kill(pid, 0) < 0 && errno == ESRCH)
 		return 0;
-	if (start_time) {
-		uint64_t now = process_start_time(pid);
-		if (now && now != start_time)
-			return 0; /* the pid was reused */
-	}
+	/* kill() succeeds on a zombie, which holds nothing and never writes
+	 * again: a SIGKILLed child of a reader blocked in shmpipe_read() stays
+	 * one until that very reader reaps it. */
+	int exited;
+	uint64_t now = process_start_time(pid, &exited);
+	if (exited)
+		return 0;
+	if (start_time && now && now != start_time)
+		return 0; /* the pid was reused */
 	return 1;
 }
 
@@ -232,6 +249,13 @@ int shmpipe__pipe_reap(struct pipe_shared *sh)
 		if (shmpipe__proc_alive(SLOT_PID(owner), start))
 			continue;
 		uint32_t was_waiting = atomic_load(&s->waiting);
+		/* A free slot has start time 0 (unknown), never its last
+		 * owner's: a process attaching to it would otherwise look, until
+		 * it stores its own, like a reused pid, and have its slot reaped
+		 * under it (and its lock taken over while it holds it). Zero it
+		 * first, and only if the slot has not changed hands. */
+		if (!atomic_compare_exchange_strong(&s->start_time, &start, 0))
+			continue;
 		if (!atomic_compare_exchange_strong(&s->owner, &owner, 0))
 			continue;
 		/* Its sleep was counted: uncount it (see "Waiting" above). */
@@ -367,13 +391,15 @@ static int attach(shmpipe *p)
 {
 	struct pipe_shared *sh = p->sh;
 	uint64_t me = SLOT_OWNER(p->pid, p->role);
+	uint64_t start = self_start_time(); /* a /proc read: not in the slot */
 	for (int pass = 0; pass < 2; pass++) {
 		for (int i = 0; i < PIPE_SLOTS; i++) {
 			uint64_t expect = 0;
 			if (atomic_compare_exchange_strong(&sh->slots[i].owner,
 							   &expect, me)) {
 				struct pipe_slot *s = &sh->slots[i];
-				atomic_store(&s->start_time, self_start_time());
+				/* Free slots have start time 0 (see reap). */
+				atomic_store(&s->start_time, start);
 				atomic_store(&s->waiting, 0);
 				uint32_t gen = atomic_fetch_add(&s->generation, 1) + 1;
 				p->lock_me = LOCK_OWNER(i, gen);
@@ -390,8 +416,11 @@ static int attach(shmpipe *p)
 
 static void detach(shmpipe *p)
 {
+	struct pipe_slot *s = &p->sh->slots[p->slot];
 	uint64_t me = p->slot_owner;
-	atomic_compare_exchange_strong(&p->sh->slots[p->slot].owner, &me, 0);
+	if (atomic_load(&s->owner) == me)
+		atomic_store(&s->start_time, 0); /* free slots have 0: see reap */
+	atomic_compare_exchange_strong(&s->owner, &me, 0);
 	if (p->role == ROLE_WRITE) {
 		/* Readers of an empty pipe may now be at end of file. */
 		atomic_fetch_add(&p->sh->data_seq, 1);

@@ -83,6 +83,14 @@ struct pipe_shared {
 	struct pipe_lock reader_lock;
 
 	_Alignas(CACHELINE) struct pipe_slot slots[PIPE_SLOTS];
+
+	/* Counters of the bridge serving this pipe, if any (bridge.c
+	 * writes them, `shmpipe stat` shows them while pid is alive). */
+	struct pipe_bridge_counters {
+		_Alignas(CACHELINE) _Atomic uint32_t pid;
+		_Atomic uint64_t accepted, refused, active, units, bytes;
+		_Atomic uint64_t partial_discarded, token_failures, oversize;
+	} bridge;
 };
 _Static_assert(offsetof(struct pipe_shared, tail) == 64, "pipe layout");
 _Static_assert(offsetof(struct pipe_shared, head) == 128, "pipe layout");

@@ -23,6 +23,7 @@
 
 #define LOCK_SPINS 100
 #define LOCK_SLICE_MS 20
+#define LOCK_SLICE_NS (LOCK_SLICE_MS * 1000000ull)
 
 static void relax(void)
 {
@@ -71,7 +72,9 @@ int shmpipe__lock(struct pipe_shared *sh, struct pipe_lock *l, uint32_t me,
 			return 0;
 		relax();
 	}
-	int thorough = 0;
+	/* Look hard at the holder after every slice of waiting, by the clock:
+	 * wake-ups and signals cut sleeps short and must not put it off. */
+	uint64_t look_hard_at = shmpipe__now_ns() + LOCK_SLICE_NS;
 	for (;;) {
 		uint32_t v = atomic_load(&l->word);
 		/* Others may be asleep: keep the waiters bit when we take it. */
@@ -80,6 +83,10 @@ int shmpipe__lock(struct pipe_shared *sh, struct pipe_lock *l, uint32_t me,
 				return 0;
 			continue;
 		}
+		uint64_t now = shmpipe__now_ns();
+		int thorough = now >= look_hard_at;
+		if (thorough)
+			look_hard_at = now + LOCK_SLICE_NS;
 		if (!holder_alive(sh, v, thorough)) {
 			if (take(l, v, me | LOCK_WAITERS, pid))
 				return 1;
@@ -101,7 +108,6 @@ int shmpipe__lock(struct pipe_shared *sh, struct pipe_lock *l, uint32_t me,
 					    last ? &w->abs : &slice);
 		if (r == -ETIMEDOUT && last)
 			return -ETIMEDOUT;
-		thorough = r == -ETIMEDOUT; /* held a whole slice: look hard */
 	}
 }
 

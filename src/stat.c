@@ -40,6 +40,11 @@ static int snapshot(const struct pipe_shared *sh, const struct pipe_geometry *g,
 	 * need not match: nothing to subtract. */
 	if (g->kind == SHMPIPE_MESSAGE && st->messages_in > st->messages_out)
 		st->messages_buffered = st->messages_in - st->messages_out;
+	/* A process killed between its position store and its counter
+	 * update leaves a counter one unit behind for good: an empty pipe
+	 * must still say that it holds nothing. */
+	if (tail == head)
+		st->bytes_buffered = st->messages_buffered = 0;
 	st->high_water = atomic_load_explicit(&sh->high_water,
 					      memory_order_relaxed);
 	if (st->high_water > g->capacity)
@@ -47,6 +52,19 @@ static int snapshot(const struct pipe_shared *sh, const struct pipe_geometry *g,
 	st->writers_ever = atomic_load(&sh->writers_ever) != 0;
 	st->writer_lock_holder = shmpipe__lock_holder(sh, &sh->writer_lock);
 	st->reader_lock_holder = shmpipe__lock_holder(sh, &sh->reader_lock);
+	const struct pipe_bridge_counters *bc = &sh->bridge;
+	pid_t bpid = (pid_t)atomic_load(&bc->pid);
+	if (bpid && shmpipe__proc_alive(bpid, 0)) {
+		st->bridge_pid = bpid;
+		st->bridge.accepted = atomic_load(&bc->accepted);
+		st->bridge.refused = atomic_load(&bc->refused);
+		st->bridge.active = atomic_load(&bc->active);
+		st->bridge.units = atomic_load(&bc->units);
+		st->bridge.bytes = atomic_load(&bc->bytes);
+		st->bridge.partial_discarded = atomic_load(&bc->partial_discarded);
+		st->bridge.token_failures = atomic_load(&bc->token_failures);
+		st->bridge.oversize = atomic_load(&bc->oversize);
+	}
 	for (int i = 0; i < PIPE_SLOTS; i++) {
 		uint64_t o = atomic_load(&sh->slots[i].owner);
 		unsigned role = SLOT_ROLE(o);

@@ -49,5 +49,10 @@ int cmd_read(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+
+/* The first line of @path, without its newline: 0, -ENODATA (empty), or
+ * -errno. */
+int cli_read_token(const char *path, char *buf, size_t size, size_t *len);
 
 #endif

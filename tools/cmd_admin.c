@@ -76,9 +76,12 @@ int cmd_create(int argc, char **argv)
 			cfg.kind = SHMPIPE_MESSAGE;
 			break;
 		case 'M':
-			if (cli_parse_mode(optarg, &mode) < 0 || !mode)
+			/* Permission bits only: a pipe has no use for setuid,
+			 * setgid or sticky, and the library refuses them. */
+			if (cli_parse_mode(optarg, &mode) < 0 || !mode ||
+			    mode > 0777)
 				return cli_usage_error("create",
-						       "bad mode '%s' (octal, e.g. 600 or 0640)",
+						       "bad mode '%s' (octal permission bits, e.g. 600 or 0640)",
 						       optarg);
 			cfg.mode = mode;
 			break;
@@ -95,11 +98,14 @@ int cmd_create(int argc, char **argv)
 	if (optind != argc - 1)
 		return cli_usage_error("create", "expected one pipe NAME");
 	const char *name = argv[optind];
+	if (cfg.kind == SHMPIPE_MESSAGE && cfg.capacity < 16)
+		return cli_usage_error("create",
+				       "bad size %zu: a message pipe needs at least 16 bytes (a message takes 8 bytes of header plus its length rounded up to 8)",
+				       cfg.capacity);
 	int r = shmpipe_create(name, &cfg);
 	if (r < 0) {
 		cli_pipe_error(r, "create", name);
-		return r == -EINVAL && shmpipe_name_check(name) < 0 ? EXIT_USAGE
-								     : EXIT_ERROR;
+		return shmpipe_name_check(name) < 0 ? EXIT_USAGE : EXIT_ERROR;
 	}
 	return EXIT_OK;
 }

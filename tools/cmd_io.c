@@ -140,7 +140,8 @@ static size_t write_units(struct writer *w, char *buf, size_t len, int *err)
 				break;
 			unit = (size_t)(nl - p) + 1;
 			if (w->message) {
-				skip = 0;
+				if (unit - 1 > w->max_unit)
+					return *err = 2, done;
 				if (put_unit(w, p, unit - 1) < 0)
 					return *err = 1, done;
 				done += unit;

@@ -37,13 +37,20 @@ static void print_json(const char *name, const struct shmpipe_stats *st)
 	       ",\"fill\":%" PRIu64 ",\"high_water\":%" PRIu64
 	       ",\"writers\":%u,\"readers\":%u,\"writers_ever\":%s"
 	       ",\"writer_lock_holder\":%d,\"reader_lock_holder\":%d"
-	       ",\"state\":\"%s\",\"procs\":[",
+	       ",\"state\":\"%s\",\"bridge_pid\":%d,\"bridge\":{\"accepted\":%" PRIu64
+	       ",\"refused\":%" PRIu64 ",\"active\":%" PRIu64 ",\"units\":%" PRIu64
+	       ",\"bytes\":%" PRIu64 ",\"partial_discarded\":%" PRIu64
+	       ",\"token_failures\":%" PRIu64 ",\"oversize\":%" PRIu64
+	       "},\"procs\":[",
 	       kind_name(st->kind), st->capacity, st->bytes_in, st->bytes_out,
 	       st->bytes_buffered, st->messages_in, st->messages_out,
 	       st->messages_buffered, st->fill, st->high_water, st->writers,
 	       st->readers,
 	       st->writers_ever ? "true" : "false", (int)st->writer_lock_holder,
-	       (int)st->reader_lock_holder, pipe_state(st));
+	       (int)st->reader_lock_holder, pipe_state(st), (int)st->bridge_pid,
+	       st->bridge.accepted, st->bridge.refused, st->bridge.active,
+	       st->bridge.units, st->bridge.bytes, st->bridge.partial_discarded,
+	       st->bridge.token_failures, st->bridge.oversize);
 	for (unsigned i = 0; i < st->nprocs; i++)
 		printf("%s{\"pid\":%d,\"role\":\"%s\",\"alive\":%s}",
 		       i ? "," : "", (int)st->procs[i].pid,
@@ -60,15 +67,18 @@ static void print_procs(const struct shmpipe_stats *st, unsigned role)
 			       st->procs[i].alive ? "" : " (dead)");
 }
 
+/* "held by PID (dead: the next locker takes it over)" and its NUL */
+#define HOLDER_TEXT 64
+
 static const char *holder(const struct shmpipe_stats *st, pid_t pid,
-			  char buf[48])
+			  char buf[HOLDER_TEXT])
 {
 	if (!pid)
 		return "free";
 	int dead = 0;
 	for (unsigned i = 0; i < st->nprocs; i++)
 		dead |= st->procs[i].pid == pid && !st->procs[i].alive;
-	snprintf(buf, 48, "held by %d%s", (int)pid,
+	snprintf(buf, HOLDER_TEXT, "held by %d%s", (int)pid,
 		 dead ? " (dead: the next locker takes it over)" : "");
 	return buf;
 }
@@ -96,7 +106,7 @@ static void print_human(const char *name, const struct shmpipe_stats *st)
 	printf("%s\n", st->writers_ever ? "" : " (no writer has opened it yet)");
 	printf("  readers    %u:", st->readers);
 	print_procs(st, SHMPIPE_READ);
-	char h1[48], h2[48];
+	char h1[HOLDER_TEXT], h2[HOLDER_TEXT];
 	printf("\n  locks      writer %s, reader %s\n",
 	       holder(st, st->writer_lock_holder, h1),
 	       holder(st, st->reader_lock_holder, h2));

@@ -18,6 +18,7 @@ static const struct cli_command commands[] = {
 	{ "stat", "show a pipe's counters and attached processes", cmd_stat },
 	{ "ls", "list pipes", cmd_ls },
 	{ "rm", "remove pipes", cmd_rm },
+	{ "serve", "let remote processes write into (or read from) a pipe over sockets", cmd_serve },
 	{ NULL, NULL, NULL },
 };
 

@@ -1,0 +1,1118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bridge.c - sockets <-> a pipe, in one thread with an epoll loop.
+ *
+ * Every fd is registered level-triggered with epoll.data.ptr pointing at
+ * its endpoint. Backpressure is by interest, not by buffering: a
+ * connection holds at most one unit (its buffer never grows past
+ * max_unit + a read's worth), and when the pipe is full the connections
+ * that have a unit to commit are taken out of the epoll set (they wait on
+ * the `blocked` list) until the pipe's notify fd says there is room. Their
+ * kernel socket buffers then fill, and TCP flow control pushes back to the
+ * remote writers.
+ *
+ * IN, raw framing: bytes are received straight into space reserved in the
+ * pipe (shmpipe_reserve + recv + shmpipe_commit): zero-copy. Lines and
+ * len32 need the whole unit before its one atomic write, so they go through
+ * the connection's buffer.
+ *
+ * OUT: a unit is peeked from the pipe, framed into the buffer of one
+ * connection that has nothing in flight, released, then sent as the socket
+ * takes it (EPOLLOUT while some is left).
+ */
+#define _GNU_SOURCE
+#include "bridge.h"
+#include "pipe.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define DEFAULT_MAX_CONNS 1024
+#define DEFAULT_IDLE_MS 60000
+#define DEFAULT_MAX_UNIT (1u << 20)
+#define RAW_CHUNK (256u << 10)
+#define READ_SLACK (64u << 10)
+#define MAX_LISTENERS 16
+#define TOKEN_MAX 4096
+#define EVENTS 256
+
+enum ep_kind { EP_LISTENER, EP_CONN, EP_PIPE, EP_STOP, EP_REPORT, EP_FIFO };
+
+struct endpoint {
+	enum ep_kind kind;
+};
+
+struct listener {
+	struct endpoint ep;
+	int fd;
+	int is_unix;
+	char addr[160];
+	char unix_path[108];
+};
+
+struct conn {
+	struct endpoint ep;
+	int fd;
+	int is_fifo;	 /* the FIFO front, not a socket */
+	int authed;
+	int registered;	 /* in the epoll set */
+	unsigned events; /* as registered */
+	unsigned char *buf;
+	size_t len, cap, scanned;
+	size_t sent; /* OUT: bytes of buf already sent */
+	uint64_t last_ns, unit_ns;
+	struct conn *prev, *next; /* all connections */
+	struct conn *next_blocked;
+	int blocked;
+};
+
+struct shmpipe_bridge {
+	struct shmpipe_bridge_config cfg;
+	unsigned char *token;
+	shmpipe *pipe;	    /* writer (IN) or reader (OUT) */
+	shmpipe *fifo_pipe; /* the other side, for the FIFO front */
+	int epfd;
+	struct listener listeners[MAX_LISTENERS];
+	size_t nlisteners;
+	struct endpoint pipe_ep, stop_ep, report_ep, fifo_ep;
+	unsigned pipe_events; /* interest in the pipe's notify fd */
+	int out_eof;
+	size_t max_unit;
+	int message;
+	struct conn *conns;	  /* list of all */
+	struct conn *blocked;	  /* IN: waiting for room in the pipe */
+	struct conn *fifo;	  /* the FIFO front endpoint, if any */
+	char fifo_path[PATH_MAX];
+	int stopping;
+	uint64_t last_sweep_ns;
+	struct shmpipe_bridge_stats st;
+};
+
+static void logf_(shmpipe_bridge *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void logf_(shmpipe_bridge *b, const char *fmt, ...)
+{
+	if (!b->cfg.log)
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	b->cfg.log(b->cfg.log_arg, msg);
+}
+
+/* ------------------------------------------------------------ addresses */
+
+struct parsed_addr {
+	int family; /* AF_INET, AF_INET6, AF_UNIX */
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int loopback;
+};
+
+static int parse_port(const char *s, uint16_t *port)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > 65535)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+static int parse_tcp(const char *spec, struct parsed_addr *a)
+{
+	char host[128];
+	const char *port;
+	if (spec[0] == '[') { /* [v6]:port */
+		const char *end = strchr(spec, ']');
+		if (!end || end[1] != ':' || (size_t)(end - spec - 1) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, spec + 1, (size_t)(end - spec - 1));
+		host[end - spec - 1] = '\0';
+		port = end + 2;
+	} else {
+		const char *colon = strrchr(spec, ':');
+		if (!colon || (size_t)(colon - spec) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, spec, (size_t)(colon - spec));
+		host[colon - spec] = '\0';
+		port = colon + 1;
+	}
+	uint16_t p;
+	if (parse_port(port, &p) < 0)
+		return -EINVAL;
+	memset(a, 0, sizeof(*a));
+	struct sockaddr_in *in = (void *)&a->ss;
+	struct sockaddr_in6 *in6 = (void *)&a->ss;
+	if (!host[0] || !strcmp(host, "localhost"))
+		strcpy(host, "127.0.0.1"); /* safe default: loopback */
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		a->family = in->sin_family = AF_INET;
+		in->sin_port = htons(p);
+		a->len = sizeof(*in);
+		a->loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		a->family = in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(p);
+		a->len = sizeof(*in6);
+		a->loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+		return 0;
+	}
+	return -EINVAL; /* host names are not resolved: say what you mean */
+}
+
+static int parse_addr(const char *spec, struct parsed_addr *a)
+{
+	if (!strncmp(spec, "tcp://", 6))
+		return parse_tcp(spec + 6, a);
+	if (!strncmp(spec, "unix:", 5)) {
+		const char *path = spec + 5;
+		struct sockaddr_un *un = (void *)&a->ss;
+		memset(a, 0, sizeof(*a));
+		if (!*path || strlen(path) >= sizeof(un->sun_path))
+			return -EINVAL;
+		un->sun_family = AF_UNIX;
+		strcpy(un->sun_path, path);
+		a->family = AF_UNIX;
+		a->len = (socklen_t)sizeof(*un);
+		a->loopback = 1;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* A Unix socket file that nothing answers on is stale: remove it. A live
+ * one (connect succeeds) is never taken over. */
+static int clear_stale_unix(const struct sockaddr_un *un)
+{
+	struct stat st;
+	if (lstat(un->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EADDRINUSE;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int r = connect(fd, (const struct sockaddr *)un, sizeof(*un));
+	int e = errno;
+	close(fd);
+	if (r == 0)
+		return -EADDRINUSE;
+	if (e != ECONNREFUSED)
+		return -e;
+	return unlink(un->sun_path) < 0 ? -errno : 0;
+}
+
+static void describe(struct listener *l, const struct parsed_addr *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	getsockname(l->fd, (struct sockaddr *)&ss, &len);
+	char host[INET6_ADDRSTRLEN];
+	if (a->family == AF_INET) {
+		struct sockaddr_in *in = (void *)&ss;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(l->addr, sizeof(l->addr), "tcp://%s:%u", host,
+			 ntohs(in->sin_port));
+	} else if (a->family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (void *)&ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(l->addr, sizeof(l->addr), "tcp://[%s]:%u", host,
+			 ntohs(in6->sin6_port));
+	} else {
+		char path[sizeof(l->unix_path)];
+		memcpy(path, l->unix_path, sizeof(path));
+		snprintf(l->addr, sizeof(l->addr), "unix:%s", path);
+	}
+}
+
+static int open_listener(shmpipe_bridge *b, const char *spec)
+{
+	struct parsed_addr a;
+	if (b->nlisteners == MAX_LISTENERS)
+		return -E2BIG;
+	if (parse_addr(spec, &a) < 0) {
+		logf_(b, "bad address '%s' (tcp://HOST:PORT, tcp://[V6]:PORT, "
+			 "tcp://:PORT or unix:PATH; numeric hosts only)",
+		      spec);
+		return -EINVAL;
+	}
+	if (!a.loopback && !b->token &&
+	    !(b->cfg.flags & SHMPIPE_BRIDGE_INSECURE)) {
+		logf_(b, "refusing to listen on non-loopback '%s' without a "
+			 "token (give one, or say insecure)",
+		      spec);
+		return -EPERM;
+	}
+	struct listener *l = &b->listeners[b->nlisteners];
+	memset(l, 0, sizeof(*l));
+	l->ep.kind = EP_LISTENER;
+	if (a.family == AF_UNIX) {
+		int r = clear_stale_unix((void *)&a.ss);
+		if (r < 0) {
+			logf_(b, "'%s': %s", spec,
+			      r == -EADDRINUSE ? "in use by a live server"
+					       : strerror(-r));
+			return r;
+		}
+		l->is_unix = 1;
+		strcpy(l->unix_path, ((struct sockaddr_un *)&a.ss)->sun_path);
+	}
+	l->fd = socket(a.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		       0);
+	if (l->fd < 0)
+		return -errno;
+	int one = 1;
+	if (a.family != AF_UNIX)
+		setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (a.family == AF_INET6)
+		setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(l->fd, (struct sockaddr *)&a.ss, a.len) < 0 ||
+	    listen(l->fd, 512) < 0) {
+		int r = -errno;
+		logf_(b, "'%s': %s", spec, strerror(-r));
+		close(l->fd);
+		return r;
+	}
+	describe(l, &a);
+	b->nlisteners++;
+	return 0;
+}
+
+/* ------------------------------------------------------------ epoll */
+
+static int ep_set(shmpipe_bridge *b, int fd, struct endpoint *ep,
+		  unsigned events, int op)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = ep };
+	return epoll_ctl(b->epfd, op, fd, &ev) < 0 ? -errno : 0;
+}
+
+/* Make @c's interest @events (0: out of the set). */
+static void conn_interest(shmpipe_bridge *b, struct conn *c, unsigned events)
+{
+	if (c->registered && c->events == events)
+		return;
+	if (!events) {
+		if (c->registered)
+			epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		c->registered = 0;
+		return;
+	}
+	ep_set(b, c->fd, &c->ep, events,
+	       c->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD);
+	c->registered = 1;
+	c->events = events;
+}
+
+/* ------------------------------------------------------- connections */
+
+static void publish_stats(shmpipe_bridge *b)
+{
+	struct pipe_bridge_counters *bc = &b->pipe->sh->bridge;
+	atomic_store_explicit(&bc->accepted, b->st.accepted, memory_order_relaxed);
+	atomic_store_explicit(&bc->refused, b->st.refused, memory_order_relaxed);
+	atomic_store_explicit(&bc->active, b->st.active, memory_order_relaxed);
+	atomic_store_explicit(&bc->units, b->st.units, memory_order_relaxed);
+	atomic_store_explicit(&bc->bytes, b->st.bytes, memory_order_relaxed);
+	atomic_store_explicit(&bc->partial_discarded, b->st.partial_discarded,
+			      memory_order_relaxed);
+	atomic_store_explicit(&bc->token_failures, b->st.token_failures,
+			      memory_order_relaxed);
+	atomic_store_explicit(&bc->oversize, b->st.oversize,
+			      memory_order_relaxed);
+}
+
+static void unblock(shmpipe_bridge *b, struct conn *c)
+{
+	struct conn **pp = &b->blocked;
+	while (*pp && *pp != c)
+		pp = &(*pp)->next_blocked;
+	if (*pp)
+		*pp = c->next_blocked;
+	c->blocked = 0;
+	c->next_blocked = NULL;
+}
+
+static void conn_close(shmpipe_bridge *b, struct conn *c, const char *why)
+{
+	if (c->blocked)
+		unblock(b, c);
+	if (b->cfg.direction == SHMPIPE_BRIDGE_IN && c->authed && c->len &&
+	    !c->is_fifo)
+		b->st.partial_discarded++;
+	else if (b->cfg.direction == SHMPIPE_BRIDGE_OUT && c->sent < c->len)
+		b->st.partial_discarded++;
+	if (why)
+		logf_(b, "connection closed: %s", why);
+	conn_interest(b, c, 0);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (b->conns == c)
+		b->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c == b->fifo)
+		b->fifo = NULL;
+	if (!c->is_fifo)
+		b->st.active--;
+	free(c->buf);
+	free(c);
+	publish_stats(b);
+}
+
+static int conn_reserve(struct conn *c, size_t want)
+{
+	if (c->cap >= want)
+		return 0;
+	size_t ncap = c->cap ? c->cap : 4096;
+	while (ncap < want)
+		ncap *= 2;
+	unsigned char *nb = realloc(c->buf, ncap);
+	if (!nb)
+		return -ENOMEM;
+	c->buf = nb;
+	c->cap = ncap;
+	return 0;
+}
+
+static struct conn *conn_new(shmpipe_bridge *b, int fd, int is_fifo)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->ep.kind = EP_CONN;
+	c->fd = fd;
+	c->is_fifo = is_fifo;
+	c->authed = !b->token || is_fifo;
+	c->last_ns = shmpipe__now_ns();
+	c->next = b->conns;
+	if (b->conns)
+		b->conns->prev = c;
+	b->conns = c;
+	return c;
+}
+
+static int uid_allowed(shmpipe_bridge *b, int fd)
+{
+	if (!b->cfg.allow_uids_count)
+		return 1;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return 0;
+	for (size_t i = 0; i < b->cfg.allow_uids_count; i++)
+		if (b->cfg.allow_uids[i] == cred.uid)
+			return 1;
+	logf_(b, "refused uid %u (not in the allowed uids)", (unsigned)cred.uid);
+	return 0;
+}
+
+static void on_accept(shmpipe_bridge *b, struct listener *l)
+{
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(l->fd, NULL, NULL,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return; /* EAGAIN, or EMFILE: try at the next event */
+		if (b->stopping || b->st.active >= b->cfg.max_conns ||
+		    (l->is_unix && !uid_allowed(b, fd))) {
+			b->st.refused++;
+			if (!b->stopping && b->st.active >= b->cfg.max_conns)
+				logf_(b, "refused a connection: %u connections "
+					 "is the limit",
+				      b->cfg.max_conns);
+			close(fd);
+			publish_stats(b);
+			continue;
+		}
+		if (!l->is_unix) {
+			int one = 1;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				   sizeof(one));
+		}
+		struct conn *c = conn_new(b, fd, 0);
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		b->st.accepted++;
+		b->st.active++;
+		conn_interest(b, c, b->cfg.direction == SHMPIPE_BRIDGE_IN ||
+						 b->token
+					 ? EPOLLIN | EPOLLRDHUP
+					 : EPOLLRDHUP);
+		publish_stats(b);
+	}
+}
+
+/* --------------------------------------------------------------- IN */
+
+static void block(shmpipe_bridge *b, struct conn *c)
+{
+	if (!c->blocked) {
+		c->blocked = 1;
+		c->next_blocked = b->blocked;
+		b->blocked = c;
+	}
+	conn_interest(b, c, 0);
+}
+
+/* Commit the complete units at the start of c->buf. 1: all done (or no
+ * complete unit left), 0: the pipe is full, <0: close the connection. */
+static int commit_units(shmpipe_bridge *b, struct conn *c)
+{
+	size_t done = 0;
+	int r = 1;
+	while (done < c->len) {
+		struct shmpipe__frame f;
+		unsigned framing = b->cfg.framing;
+		int k = shmpipe__frame_next(framing, c->buf + done,
+					    c->len - done,
+					    c->scanned > done ? c->scanned - done
+							      : 0,
+					    b->max_unit, &f);
+		if (k == -EMSGSIZE) {
+			b->st.oversize++;
+			logf_(b, "refused a unit larger than %zu bytes; "
+				 "connection closed",
+			      b->max_unit);
+			r = -EMSGSIZE;
+			break;
+		}
+		if (k <= 0)
+			break;
+		const unsigned char *unit = c->buf + done + f.payload;
+		size_t len = f.payload_len, span = f.size;
+		if (framing == SHMPIPE_FRAMING_LINES && b->message) {
+			len--; /* a message pipe gets the line without \n */
+		} else if (framing == SHMPIPE_FRAMING_LINES) {
+			/* stream: all whole lines that fit, in one write */
+			const unsigned char *last = memrchr(
+				c->buf + done, '\n',
+				c->len - done < b->max_unit ? c->len - done
+							    : b->max_unit);
+			span = len = (size_t)(last - (c->buf + done)) + 1;
+		} else if (framing == SHMPIPE_FRAMING_LEN32 && !b->message) {
+			unit = c->buf + done;
+			len = f.size; /* a stream keeps the length prefix */
+		}
+		if (len) {
+			ssize_t n = shmpipe_write(b->pipe, unit, len, 0);
+			if (n == -EAGAIN) {
+				r = 0;
+				break;
+			}
+			if (n < 0) {
+				logf_(b, "pipe write: %s", shmpipe_strerror((int)n));
+				r = (int)n;
+				break;
+			}
+			b->st.units++;
+			b->st.bytes += len;
+		}
+		done += span;
+		c->unit_ns = shmpipe__now_ns();
+	}
+	memmove(c->buf, c->buf + done, c->len - done);
+	c->len -= done;
+	/* Nothing left holds a whole unit, unless we stopped early. */
+	c->scanned = r == 1 ? c->len : 0;
+	publish_stats(b);
+	return r;
+}
+
+/* The first line of a connection must be the token. 1 authenticated (the
+ * line is consumed), 0 need more, -1 refused. */
+static int check_token(shmpipe_bridge *b, struct conn *c)
+{
+	unsigned char *nl = memchr(c->buf, '\n', c->len);
+	if (!nl)
+		return c->len > b->cfg.token_len + 2 ? -1 : 0;
+	size_t n = (size_t)(nl - c->buf);
+	size_t cmp = n && c->buf[n - 1] == '\r' ? n - 1 : n; /* nc -C */
+	if (!shmpipe__token_equal(c->buf, cmp, b->token, b->cfg.token_len))
+		return -1;
+	memmove(c->buf, nl + 1, c->len - n - 1);
+	c->len -= n + 1;
+	c->scanned = 0;
+	c->authed = 1;
+	return 1;
+}
+
+static int auth_step(shmpipe_bridge *b, struct conn *c)
+{
+	int r = check_token(b, c);
+	if (r < 0) {
+		b->st.token_failures++;
+		logf_(b, "token check failed: connection closed, nothing "
+			 "committed");
+		c->len = 0;
+	}
+	return r;
+}
+
+/* Raw framing: receive straight into the pipe. 1 go on, 0 blocked (pipe
+ * full), -1 end of input or error (close). */
+static int raw_recv_zero_copy(shmpipe_bridge *b, struct conn *c)
+{
+	size_t want = b->max_unit < RAW_CHUNK ? b->max_unit : RAW_CHUNK;
+	void *dst;
+	ssize_t room = shmpipe_reserve(b->pipe, &dst, want, 0);
+	if (room == -EAGAIN) {
+		/* Not a whole chunk free: take whatever fits, down to 1 byte,
+		 * so a small pipe still moves (a raw unit is any chunk). */
+		uint64_t cap = shmpipe_capacity(b->pipe);
+		struct shmpipe_stats st;
+		shmpipe_stat_handle(b->pipe, &st);
+		size_t freeb = (size_t)(cap - st.fill);
+		if (b->message)
+			freeb = freeb >= 16 ? (freeb - 8) & ~(size_t)7 : 0;
+		if (!freeb)
+			return 0;
+		room = shmpipe_reserve(b->pipe, &dst, freeb < want ? freeb : want, 0);
+		if (room == -EAGAIN)
+			return 0;
+	}
+	if (room < 0)
+		return -1;
+	ssize_t n = recv(c->fd, dst, (size_t)room, MSG_DONTWAIT);
+	if (n > 0) {
+		shmpipe_commit(b->pipe, (size_t)n);
+		b->st.units++;
+		b->st.bytes += (uint64_t)n;
+		publish_stats(b);
+		return 1;
+	}
+	shmpipe_commit(b->pipe, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 2; /* drained for now */
+	return -1;
+}
+
+/* Read what the socket has for @c and commit its units. Returns 0 (still
+ * open, possibly blocked) or -1 (closed and freed). */
+static int service_in(shmpipe_bridge *b, struct conn *c)
+{
+	for (int round = 0; round < 8; round++) {
+		if (c->authed && c->len) {
+			int r = commit_units(b, c);
+			if (r < 0)
+				goto close;
+			if (r == 0)
+				goto blocked;
+		}
+		if (b->stopping)
+			return 0;
+		if (c->authed && b->cfg.framing == SHMPIPE_FRAMING_RAW &&
+		    !c->len) {
+			int r = raw_recv_zero_copy(b, c);
+			c->last_ns = shmpipe__now_ns();
+			if (r == 0)
+				goto blocked;
+			if (r < 0)
+				goto close;
+			if (r == 2)
+				break;
+			continue;
+		}
+		size_t limit = c->authed ? b->max_unit + 4 : b->cfg.token_len + 2;
+		if (c->len > limit) {
+			b->st.oversize++;
+			logf_(b, "refused a unit larger than %zu bytes; "
+				 "connection closed",
+			      b->max_unit);
+			c->len = 0;
+			goto close;
+		}
+		size_t want = limit + 1 - c->len;
+		if (want > READ_SLACK)
+			want = READ_SLACK;
+		if (conn_reserve(c, c->len + want) < 0)
+			goto close;
+		ssize_t n = c->is_fifo ? read(c->fd, c->buf + c->len, want)
+				       : recv(c->fd, c->buf + c->len, want,
+					      MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (n <= 0)
+			goto close; /* a partial unit is discarded, counted */
+		if (!c->len)
+			c->unit_ns = shmpipe__now_ns();
+		c->len += (size_t)n;
+		c->last_ns = shmpipe__now_ns();
+		if (!c->authed) {
+			int r = auth_step(b, c);
+			if (r < 0)
+				goto close;
+		}
+	}
+	conn_interest(b, c, EPOLLIN | EPOLLRDHUP);
+	return 0;
+blocked:
+	block(b, c);
+	return 0;
+close:
+	conn_close(b, c, NULL);
+	return -1;
+}
+
+/* Room in the pipe again: let the blocked connections commit and read,
+ * oldest first, until the pipe is full again. */
+static void on_pipe_writable(shmpipe_bridge *b)
+{
+	struct conn *list = b->blocked;
+	b->blocked = NULL;
+	/* the list was built by pushing: reverse it to serve oldest first */
+	struct conn *rev = NULL;
+	while (list) {
+		struct conn *next = list->next_blocked;
+		list->next_blocked = rev;
+		rev = list;
+		list = next;
+	}
+	while (rev) {
+		struct conn *c = rev;
+		rev = c->next_blocked;
+		c->blocked = 0;
+		c->next_blocked = NULL;
+		if (b->blocked) { /* full again: the rest keep waiting */
+			block(b, c);
+			continue;
+		}
+		service_in(b, c);
+	}
+}
+
+/* -------------------------------------------------------------- OUT */
+
+/* Send what @c has in flight. 0 all sent (or some left, EPOLLOUT armed),
+ * -1 closed. */
+static int out_send(shmpipe_bridge *b, struct conn *c)
+{
+	while (c->sent < c->len) {
+		ssize_t n = send(c->fd, c->buf + c->sent, c->len - c->sent,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			conn_interest(b, c, EPOLLOUT | EPOLLRDHUP);
+			return 0;
+		}
+		if (n <= 0) {
+			conn_close(b, c, NULL);
+			return -1;
+		}
+		c->sent += (size_t)n;
+		c->last_ns = shmpipe__now_ns();
+	}
+	c->len = c->sent = 0;
+	conn_interest(b, c, EPOLLRDHUP);
+	return 0;
+}
+
+/* Move one unit from the pipe into @c (which has nothing in flight).
+ * 1 moved, 0 the pipe has nothing, <0 error. */
+static int out_take(shmpipe_bridge *b, struct conn *c)
+{
+	const void *p;
+	ssize_t n = shmpipe_peek(b->pipe, &p, 0);
+	if (n == -EAGAIN || n == 0)
+		return 0;
+	if (n < 0)
+		return (int)n;
+	size_t len = (size_t)n, head = 0, tail = 0;
+	if (!b->message && len > RAW_CHUNK)
+		len = RAW_CHUNK; /* a stream goes in chunks: its bytes carry
+				    their own framing */
+	if (b->message && b->cfg.framing == SHMPIPE_FRAMING_LEN32)
+		head = 4;
+	if (b->message && b->cfg.framing == SHMPIPE_FRAMING_LINES)
+		tail = 1;
+	if (conn_reserve(c, head + len + tail) < 0) {
+		shmpipe_release(b->pipe, 0);
+		return -ENOMEM;
+	}
+	if (head) {
+		c->buf[0] = (unsigned char)(len >> 24);
+		c->buf[1] = (unsigned char)(len >> 16);
+		c->buf[2] = (unsigned char)(len >> 8);
+		c->buf[3] = (unsigned char)len;
+	}
+	memcpy(c->buf + head, p, len);
+	if (tail)
+		c->buf[head + len] = '\n';
+	shmpipe_release(b->pipe, len);
+	c->len = head + len + tail;
+	c->sent = 0;
+	b->st.units++;
+	b->st.bytes += len;
+	return 1;
+}
+
+static void pipe_interest(shmpipe_bridge *b, unsigned events);
+
+/* Hand units to idle connections while the pipe has some. */
+static void out_distribute(shmpipe_bridge *b)
+{
+	int empty = 0, moved = 1;
+	while (moved && !empty) {
+		moved = 0;
+		for (struct conn *c = b->conns, *next; c; c = next) {
+			next = c->next;
+			if (c->is_fifo || !c->authed || c->len)
+				continue;
+			int r = out_take(b, c);
+			if (r == 0 && shmpipe_next_size(b->pipe, 0) == 0)
+				b->out_eof = 1; /* no writer: look again later */
+			if (r <= 0) {
+				empty = 1;
+				break;
+			}
+			moved = 1;
+			out_send(b, c);
+		}
+	}
+	/* Watch the pipe only while some connection can take a unit (and
+	 * not at end of file, where it would stay readable). */
+	int idle = 0;
+	for (struct conn *c = b->conns; c && !idle; c = c->next)
+		idle = !c->is_fifo && c->authed && !c->len;
+	pipe_interest(b, idle && !b->out_eof ? EPOLLIN : 0);
+	publish_stats(b);
+}
+
+/* ------------------------------------------------------------- loop */
+
+static void pipe_interest(shmpipe_bridge *b, unsigned events)
+{
+	if (b->pipe_events == events)
+		return;
+	int fd = shmpipe_fd(b->pipe);
+	if (!events)
+		epoll_ctl(b->epfd, EPOLL_CTL_DEL, fd, NULL);
+	else
+		ep_set(b, fd, &b->pipe_ep, events,
+		       b->pipe_events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD);
+	b->pipe_events = events;
+}
+
+/* Close connections idle for too long, or too slow to finish a unit. */
+static void sweep(shmpipe_bridge *b)
+{
+	uint64_t now = shmpipe__now_ns();
+	if (now - b->last_sweep_ns < 100000000ull)
+		return;
+	b->last_sweep_ns = now;
+	if (b->out_eof) { /* a writer may have come: look again */
+		b->out_eof = 0;
+		if (b->cfg.direction == SHMPIPE_BRIDGE_OUT)
+			out_distribute(b);
+	}
+	if (b->cfg.idle_timeout_ms < 0)
+		return;
+	uint64_t limit = (uint64_t)b->cfg.idle_timeout_ms * 1000000ull;
+	for (struct conn *c = b->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->is_fifo || c->blocked)
+			continue; /* waiting for the pipe is not idleness */
+		int idle = now - c->last_ns > limit;
+		int slow = c->len && b->cfg.direction == SHMPIPE_BRIDGE_IN &&
+			   now - c->unit_ns > limit;
+		if (idle || slow) {
+			b->st.idle_closed++;
+			logf_(b, "closed a connection %s", idle ? "idle too long"
+				 : "too slow to complete a unit");
+			conn_close(b, c, NULL);
+		}
+	}
+}
+
+static void on_conn_event(shmpipe_bridge *b, struct conn *c, unsigned ev)
+{
+	if (b->cfg.direction == SHMPIPE_BRIDGE_IN || c->is_fifo || !c->authed) {
+		if (service_in(b, c) < 0 || c->blocked)
+			return;
+		if (b->cfg.direction == SHMPIPE_BRIDGE_OUT && c->authed &&
+		    !c->is_fifo) {
+			c->len = 0; /* after the token, it only receives */
+			conn_interest(b, c, EPOLLRDHUP);
+			out_distribute(b);
+		}
+		return;
+	}
+	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		conn_close(b, c, NULL);
+		return;
+	}
+	if (out_send(b, c) == 0 && !c->len)
+		out_distribute(b);
+}
+
+static void report(shmpipe_bridge *b)
+{
+	logf_(b,
+	      "stats: accepted %llu, refused %llu, active %llu, units %llu, "
+	      "bytes %llu, partial units discarded %llu, token failures "
+	      "%llu, oversize %llu, idle closed %llu",
+	      (unsigned long long)b->st.accepted,
+	      (unsigned long long)b->st.refused,
+	      (unsigned long long)b->st.active, (unsigned long long)b->st.units,
+	      (unsigned long long)b->st.bytes,
+	      (unsigned long long)b->st.partial_discarded,
+	      (unsigned long long)b->st.token_failures,
+	      (unsigned long long)b->st.oversize,
+	      (unsigned long long)b->st.idle_closed);
+}
+
+/* Stop: no more accepting; commit what was received completely. */
+static void drain_and_close(shmpipe_bridge *b)
+{
+	b->stopping = 1;
+	for (size_t i = 0; i < b->nlisteners; i++)
+		epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->listeners[i].fd, NULL);
+	if (b->cfg.direction == SHMPIPE_BRIDGE_IN) {
+		/* whole units already here go in, waiting for room if need
+		 * be (bounded: a second each) */
+		for (struct conn *c = b->conns; c; c = c->next) {
+			for (int i = 0; i < 10 && c->authed && c->len; i++) {
+				if (commit_units(b, c) != 0)
+					break;
+				shmpipe_write(b->pipe, "", 0, 100);
+				usleep(100000);
+			}
+		}
+	}
+	while (b->conns)
+		conn_close(b, b->conns, NULL);
+	report(b);
+}
+
+SHMPIPE_API int shmpipe_bridge_run(shmpipe_bridge *b, int stop_fd,
+				   int report_fd)
+{
+	b->stop_ep.kind = EP_STOP;
+	b->report_ep.kind = EP_REPORT;
+	if (stop_fd >= 0 && ep_set(b, stop_fd, &b->stop_ep, EPOLLIN,
+				   EPOLL_CTL_ADD) < 0)
+		return -errno;
+	if (report_fd >= 0)
+		ep_set(b, report_fd, &b->report_ep, EPOLLIN, EPOLL_CTL_ADD);
+	if (b->cfg.direction == SHMPIPE_BRIDGE_OUT)
+		pipe_interest(b, EPOLLIN);
+	struct epoll_event ev[EVENTS];
+	for (;;) {
+		/* the writable fd of the pipe matters only while some
+		 * connection waits for room */
+		if (b->cfg.direction == SHMPIPE_BRIDGE_IN)
+			pipe_interest(b, b->blocked ? EPOLLOUT : 0);
+		int n = epoll_wait(b->epfd, ev, EVENTS, 100);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		for (int i = 0; i < n; i++) {
+			struct endpoint *ep = ev[i].data.ptr;
+			switch (ep->kind) {
+			case EP_LISTENER:
+				on_accept(b, (struct listener *)ep);
+				break;
+			case EP_CONN:
+				on_conn_event(b, (struct conn *)ep, ev[i].events);
+				break;
+			case EP_PIPE:
+				if (b->cfg.direction == SHMPIPE_BRIDGE_IN)
+					on_pipe_writable(b);
+				else
+					out_distribute(b);
+				break;
+			case EP_REPORT: {
+				char drain[512];
+				(void)!read(report_fd, drain, sizeof(drain));
+				report(b);
+				break;
+			}
+			case EP_STOP:
+				drain_and_close(b);
+				epoll_ctl(b->epfd, EPOLL_CTL_DEL, stop_fd, NULL);
+				if (report_fd >= 0)
+					epoll_ctl(b->epfd, EPOLL_CTL_DEL,
+						  report_fd, NULL);
+				return 0;
+			case EP_FIFO:
+				break;
+			}
+		}
+		sweep(b);
+	}
+}
+
+/* ------------------------------------------------------------ set-up */
+
+SHMPIPE_API int shmpipe_bridge_open(shmpipe_bridge **out,
+				    const struct shmpipe_bridge_config *cfg)
+{
+	if (!out || !cfg || !cfg->pipe || !cfg->listen || !cfg->listen[0] ||
+	    cfg->direction > SHMPIPE_BRIDGE_OUT ||
+	    cfg->framing > SHMPIPE_FRAMING_LEN32 ||
+	    (cfg->flags & ~SHMPIPE_BRIDGE_INSECURE) ||
+	    cfg->token_len > TOKEN_MAX || (cfg->token && !cfg->token_len))
+		return -EINVAL;
+	*out = NULL;
+	shmpipe_bridge *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->cfg = *cfg;
+	b->epfd = -1;
+	b->pipe_ep.kind = EP_PIPE;
+	if (!b->cfg.max_conns)
+		b->cfg.max_conns = DEFAULT_MAX_CONNS;
+	if (!b->cfg.idle_timeout_ms)
+		b->cfg.idle_timeout_ms = DEFAULT_IDLE_MS;
+	int r = -ENOMEM;
+	if (cfg->token) {
+		b->token = malloc(cfg->token_len);
+		if (!b->token)
+			goto fail;
+		memcpy(b->token, cfg->token, cfg->token_len);
+	}
+	r = shmpipe_open(&b->pipe, cfg->pipe,
+			 cfg->direction == SHMPIPE_BRIDGE_IN ? SHMPIPE_WRITE
+							     : SHMPIPE_READ);
+	if (r < 0) {
+		logf_(b, "open pipe '%s': %s", cfg->pipe, shmpipe_strerror(r));
+		goto fail;
+	}
+	b->message = shmpipe_kind(b->pipe) == SHMPIPE_MESSAGE;
+	size_t cap = shmpipe_capacity(b->pipe);
+	size_t pipe_max = b->message ? (cap - 8) & ~(size_t)7 : cap;
+	b->max_unit = cfg->max_unit ? cfg->max_unit : DEFAULT_MAX_UNIT;
+	if (b->max_unit > pipe_max)
+		b->max_unit = pipe_max;
+	b->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (b->epfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = shmpipe_fd(b->pipe);
+	if (r < 0)
+		goto fail;
+	for (const char *const *a = cfg->listen; *a; a++) {
+		r = open_listener(b, *a);
+		if (r < 0)
+			goto fail;
+		struct listener *l = &b->listeners[b->nlisteners - 1];
+		r = ep_set(b, l->fd, &l->ep, EPOLLIN, EPOLL_CTL_ADD);
+		if (r < 0)
+			goto fail;
+	}
+	b->pipe->sh->bridge.pid = (uint32_t)getpid();
+	publish_stats(b);
+	*out = b;
+	return 0;
+fail:
+	shmpipe_bridge_close(b);
+	return r;
+}
+
+SHMPIPE_API size_t shmpipe_bridge_listener_count(const shmpipe_bridge *b)
+{
+	return b->nlisteners;
+}
+
+SHMPIPE_API const char *shmpipe_bridge_listener(const shmpipe_bridge *b,
+						size_t i)
+{
+	return i < b->nlisteners ? b->listeners[i].addr : NULL;
+}
+
+SHMPIPE_API void shmpipe_bridge_stats(const shmpipe_bridge *b,
+				      struct shmpipe_bridge_stats *st)
+{
+	*st = b->st;
+}
+
+SHMPIPE_API void shmpipe_bridge_close(shmpipe_bridge *b)
+{
+	if (!b)
+		return;
+	while (b->conns)
+		conn_close(b, b->conns, NULL);
+	for (size_t i = 0; i < b->nlisteners; i++) {
+		close(b->listeners[i].fd);
+		if (b->listeners[i].is_unix)
+			unlink(b->listeners[i].unix_path);
+	}
+	if (b->pipe) {
+		uint32_t me = (uint32_t)getpid();
+		atomic_compare_exchange_strong(&b->pipe->sh->bridge.pid, &me, 0);
+	}
+	shmpipe_close(b->pipe);
+	shmpipe_close(b->fifo_pipe);
+	if (b->epfd >= 0)
+		close(b->epfd);
+	free(b->token);
+	free(b);
+}
+
+
+SHMPIPE_API int shmpipe_bridge_connect(const char *addr, const void *token,
+				       size_t token_len)
+{
+	struct parsed_addr a;
+	if (!addr || parse_addr(addr, &a) < 0 || token_len > TOKEN_MAX)
+		return -EINVAL;
+	int fd = socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int r;
+	while ((r = connect(fd, (struct sockaddr *)&a.ss, a.len)) < 0 &&
+	       errno == EINTR)
+		;
+	if (r < 0)
+		goto fail;
+	if (a.family != AF_UNIX) {
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	if (token) {
+		char line[TOKEN_MAX + 1];
+		memcpy(line, token, token_len);
+		line[token_len] = '\n';
+		size_t done = 0;
+		while (done < token_len + 1) {
+			ssize_t n = send(fd, line + done, token_len + 1 - done,
+					 MSG_NOSIGNAL);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				goto fail;
+			done += (size_t)n;
+		}
+	}
+	return fd;
+fail:
+	r = -errno;
+	close(fd);
+	return r;
+}
