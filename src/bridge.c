@@ -96,8 +96,15 @@ struct shmpipe_bridge {
 	int message;
 	struct conn *conns;	  /* list of all */
 	struct conn *blocked;	  /* IN: waiting for room in the pipe */
-	struct conn *fifo;	  /* the FIFO front endpoint, if any */
+	struct conn *fifo;	  /* OUT: the FIFO front, read like a socket */
 	char fifo_path[PATH_MAX];
+	int fifo_made;
+	/* IN: the FIFO front fed from the pipe through fifo_pipe */
+	int fifo_fd;
+	unsigned char *fifo_buf;
+	size_t fifo_len, fifo_sent, fifo_cap;
+	unsigned fifo_pipe_events, fifo_fd_events;
+	struct endpoint fifo_pipe_ep, fifo_fd_ep;
 	int stopping;
 	uint64_t last_sweep_ns;
 	struct shmpipe_bridge_stats st;
@@ -472,6 +479,11 @@ static void on_accept(shmpipe_bridge *b, struct listener *l)
 
 static void block(shmpipe_bridge *b, struct conn *c)
 {
+	if (c->is_fifo) { /* feeds fifo_pipe: retried by sweep() */
+		c->blocked = 1;
+		conn_interest(b, c, 0);
+		return;
+	}
 	if (!c->blocked) {
 		c->blocked = 1;
 		c->next_blocked = b->blocked;
@@ -520,7 +532,9 @@ static int commit_units(shmpipe_bridge *b, struct conn *c)
 			len = f.size; /* a stream keeps the length prefix */
 		}
 		if (len) {
-			ssize_t n = shmpipe_write(b->pipe, unit, len, 0);
+			ssize_t n = shmpipe_write(c->is_fifo ? b->fifo_pipe
+								     : b->pipe,
+						  unit, len, 0);
 			if (n == -EAGAIN) {
 				r = 0;
 				break;
@@ -627,7 +641,7 @@ static int service_in(shmpipe_bridge *b, struct conn *c)
 		if (b->stopping)
 			return 0;
 		if (c->authed && b->cfg.framing == SHMPIPE_FRAMING_RAW &&
-		    !c->len) {
+		    !c->len && !c->is_fifo) {
 			int r = raw_recv_zero_copy(b, c);
 			c->last_ns = shmpipe__now_ns();
 			if (r == 0)
@@ -773,6 +787,7 @@ static int out_take(shmpipe_bridge *b, struct conn *c)
 }
 
 static void pipe_interest(shmpipe_bridge *b, unsigned events);
+static void fifo_tick(shmpipe_bridge *b);
 
 /* Hand units to idle connections while the pipe has some. */
 static void out_distribute(shmpipe_bridge *b)
@@ -819,6 +834,143 @@ static void pipe_interest(shmpipe_bridge *b, unsigned events)
 	b->pipe_events = events;
 }
 
+/* ------------------------------------------------------------- FIFO */
+
+static void fd_interest(shmpipe_bridge *b, int fd, struct endpoint *ep,
+			unsigned *cur, unsigned events)
+{
+	if (*cur == events || fd < 0)
+		return;
+	if (!events)
+		epoll_ctl(b->epfd, EPOLL_CTL_DEL, fd, NULL);
+	else
+		ep_set(b, fd, ep, events, *cur ? EPOLL_CTL_MOD : EPOLL_CTL_ADD);
+	*cur = events;
+}
+
+static void fifo_close_writer(shmpipe_bridge *b)
+{
+	fd_interest(b, b->fifo_fd, &b->fifo_fd_ep, &b->fifo_fd_events, 0);
+	fd_interest(b, shmpipe_fd(b->fifo_pipe), &b->fifo_pipe_ep,
+		    &b->fifo_pipe_events, 0);
+	close(b->fifo_fd);
+	b->fifo_fd = -1;
+	if (b->fifo_sent < b->fifo_len)
+		b->st.partial_discarded++;
+	b->fifo_len = b->fifo_sent = 0;
+}
+
+/* IN: move units from the pipe into the FIFO while a reader has it open
+ * and it takes them. Each unit is framed as for --out connections. */
+static void fifo_pump(shmpipe_bridge *b)
+{
+	if (b->fifo_fd < 0) {
+		b->fifo_fd = open(b->fifo_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (b->fifo_fd < 0)
+			return; /* ENXIO: no reader yet; sweep() tries again */
+	}
+	for (int i = 0; i < 64; i++) {
+		while (b->fifo_sent < b->fifo_len) {
+			ssize_t n = write(b->fifo_fd, b->fifo_buf + b->fifo_sent,
+					  b->fifo_len - b->fifo_sent);
+			if (n < 0 && errno == EAGAIN) {
+				fd_interest(b, shmpipe_fd(b->fifo_pipe),
+					    &b->fifo_pipe_ep,
+					    &b->fifo_pipe_events, 0);
+				fd_interest(b, b->fifo_fd, &b->fifo_fd_ep,
+					    &b->fifo_fd_events, EPOLLOUT);
+				return;
+			}
+			if (n <= 0 && errno != EINTR) {
+				fifo_close_writer(b); /* the reader went away */
+				return;
+			}
+			if (n > 0)
+				b->fifo_sent += (size_t)n;
+		}
+		b->fifo_len = b->fifo_sent = 0;
+		const void *p;
+		ssize_t n = shmpipe_peek(b->fifo_pipe, &p, 0);
+		if (n <= 0)
+			break;
+		size_t len = (size_t)n;
+		if (!b->message && len > RAW_CHUNK)
+			len = RAW_CHUNK;
+		size_t head = b->message && b->cfg.framing == SHMPIPE_FRAMING_LEN32 ? 4 : 0;
+		size_t tail = b->message && b->cfg.framing == SHMPIPE_FRAMING_LINES;
+		if (b->fifo_cap < head + len + tail) {
+			unsigned char *nb = realloc(b->fifo_buf, head + len + tail);
+			if (!nb) {
+				shmpipe_release(b->fifo_pipe, 0);
+				return;
+			}
+			b->fifo_buf = nb;
+			b->fifo_cap = head + len + tail;
+		}
+		if (head) {
+			b->fifo_buf[0] = (unsigned char)(len >> 24);
+			b->fifo_buf[1] = (unsigned char)(len >> 16);
+			b->fifo_buf[2] = (unsigned char)(len >> 8);
+			b->fifo_buf[3] = (unsigned char)len;
+		}
+		memcpy(b->fifo_buf + head, p, len);
+		if (tail)
+			b->fifo_buf[head + len] = '\n';
+		shmpipe_release(b->fifo_pipe, len);
+		b->fifo_len = head + len + tail;
+	}
+	fd_interest(b, b->fifo_fd, &b->fifo_fd_ep, &b->fifo_fd_events, 0);
+	fd_interest(b, shmpipe_fd(b->fifo_pipe), &b->fifo_pipe_ep,
+		    &b->fifo_pipe_events, EPOLLIN);
+}
+
+static void fifo_tick(shmpipe_bridge *b)
+{
+	if (!b->fifo_made)
+		return;
+	if (b->cfg.direction == SHMPIPE_BRIDGE_IN) {
+		if (b->fifo_fd < 0)
+			fifo_pump(b);
+	} else if (b->fifo && b->fifo->blocked) {
+		b->fifo->blocked = 0;
+		service_in(b, b->fifo);
+	}
+}
+
+static int fifo_open(shmpipe_bridge *b)
+{
+	const char *path = b->cfg.fifo;
+	if (strlen(path) >= sizeof(b->fifo_path))
+		return -ENAMETOOLONG;
+	strcpy(b->fifo_path, path);
+	if (mkfifo(path, 0600) < 0) {
+		int r = -errno;
+		logf_(b, "fifo '%s': %s", path, strerror(-r));
+		return r;
+	}
+	b->fifo_made = 1;
+	b->fifo_pipe_ep.kind = b->fifo_fd_ep.kind = EP_FIFO;
+	unsigned side = b->cfg.direction == SHMPIPE_BRIDGE_IN ? SHMPIPE_READ
+							      : SHMPIPE_WRITE;
+	int r = shmpipe_open(&b->fifo_pipe, b->cfg.pipe, side);
+	if (r < 0)
+		return r;
+	if (b->cfg.direction == SHMPIPE_BRIDGE_IN)
+		return 0; /* opened for writing when a reader appears */
+	/* OUT: read what unmodified programs write into it; opened
+	 * read-write so that it never reads end of file between writers */
+	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	b->fifo = conn_new(b, fd, 1);
+	if (!b->fifo) {
+		close(fd);
+		return -ENOMEM;
+	}
+	conn_interest(b, b->fifo, EPOLLIN);
+	return 0;
+}
+
 /* Close connections idle for too long, or too slow to finish a unit. */
 static void sweep(shmpipe_bridge *b)
 {
@@ -826,6 +978,7 @@ static void sweep(shmpipe_bridge *b)
 	if (now - b->last_sweep_ns < 100000000ull)
 		return;
 	b->last_sweep_ns = now;
+	fifo_tick(b);
 	if (b->out_eof) { /* a writer may have come: look again */
 		b->out_eof = 0;
 		if (b->cfg.direction == SHMPIPE_BRIDGE_OUT)
@@ -960,6 +1113,7 @@ SHMPIPE_API int shmpipe_bridge_run(shmpipe_bridge *b, int stop_fd,
 						  report_fd, NULL);
 				return 0;
 			case EP_FIFO:
+				fifo_pump(b);
 				break;
 			}
 		}
@@ -984,6 +1138,7 @@ SHMPIPE_API int shmpipe_bridge_open(shmpipe_bridge **out,
 		return -ENOMEM;
 	b->cfg = *cfg;
 	b->epfd = -1;
+	b->fifo_fd = -1;
 	b->pipe_ep.kind = EP_PIPE;
 	if (!b->cfg.max_conns)
 		b->cfg.max_conns = DEFAULT_MAX_CONNS;
@@ -1023,6 +1178,11 @@ SHMPIPE_API int shmpipe_bridge_open(shmpipe_bridge **out,
 			goto fail;
 		struct listener *l = &b->listeners[b->nlisteners - 1];
 		r = ep_set(b, l->fd, &l->ep, EPOLLIN, EPOLL_CTL_ADD);
+		if (r < 0)
+			goto fail;
+	}
+	if (cfg->fifo) {
+		r = fifo_open(b);
 		if (r < 0)
 			goto fail;
 	}
@@ -1067,6 +1227,11 @@ SHMPIPE_API void shmpipe_bridge_close(shmpipe_bridge *b)
 		uint32_t me = (uint32_t)getpid();
 		atomic_compare_exchange_strong(&b->pipe->sh->bridge.pid, &me, 0);
 	}
+	if (b->fifo_fd >= 0)
+		close(b->fifo_fd);
+	if (b->fifo_made)
+		unlink(b->fifo_path);
+	free(b->fifo_buf);
 	shmpipe_close(b->pipe);
 	shmpipe_close(b->fifo_pipe);
 	if (b->epfd >= 0)

@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +39,8 @@ struct io_opts {
 	enum framing framing;
 	int timeout_ms; /* -1: none */
 	uint64_t count; /* 0: no limit */
+	const char *connect; /* remote bridge address, or NULL */
+	const char *token_file;
 };
 
 static int parse_io_opts(const char *cmd, int argc, char **argv,
@@ -47,6 +51,8 @@ static int parse_io_opts(const char *cmd, int argc, char **argv,
 		{ "len32", no_argument, NULL, '4' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "count", required_argument, NULL, 'n' },
+		{ "connect", required_argument, NULL, 'c' },
+		{ "token-file", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -54,6 +60,7 @@ static int parse_io_opts(const char *cmd, int argc, char **argv,
 	o->framing = FRAME_RAW;
 	o->timeout_ms = -1;
 	o->count = 0;
+	o->connect = o->token_file = NULL;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, is_read ? "lt:n:h" : "lt:h", opts,
 				NULL)) != -1) {
@@ -73,6 +80,12 @@ static int parse_io_opts(const char *cmd, int argc, char **argv,
 			    !o->count)
 				return cli_usage_error(cmd, "bad count '%s'", optarg);
 			break;
+		case 'c':
+			o->connect = optarg;
+			break;
+		case 'T':
+			o->token_file = optarg;
+			break;
 		case 'h':
 			usage();
 			return -1;
@@ -80,10 +93,108 @@ static int parse_io_opts(const char *cmd, int argc, char **argv,
 			return cli_usage_error(cmd, "bad option");
 		}
 	}
+	if (o->token_file && !o->connect)
+		return cli_usage_error(cmd, "--token-file goes with --connect");
+	if (o->connect) {
+		if (optind != argc)
+			return cli_usage_error(cmd, "with --connect, no pipe NAME: the bridge at the address names it");
+		o->name = o->connect;
+		return 0;
+	}
 	if (optind != argc - 1)
 		return cli_usage_error(cmd, "expected one pipe NAME");
 	o->name = argv[optind];
 	return 0;
+}
+
+/* --connect: the client of a remote `shmpipe serve`. The bridge does the
+ * framing; the client moves bytes. write sends stdin, then half-closes and
+ * waits for the bridge to close, so that exit 0 means the bridge has read
+ * everything (and committed every whole unit); read copies until the
+ * bridge closes (or --timeout). */
+static int remote_open(struct io_opts *o, const char *cmd)
+{
+	char token[4097];
+	size_t tlen = 0;
+	if (o->token_file) {
+		int r = cli_read_token(o->token_file, token, sizeof(token), &tlen);
+		if (r < 0) {
+			cli_error(r == -ENODATA ? 0 : r, "%s: token file '%s'%s",
+				  cmd, o->token_file,
+				  r == -ENODATA ? ": its first line is empty" : "");
+			return -1;
+		}
+	}
+	int fd = shmpipe_bridge_connect(o->connect, o->token_file ? token : NULL,
+					tlen);
+	if (fd < 0)
+		cli_error(fd, "%s: connect %s", cmd, o->connect);
+	return fd;
+}
+
+static int copy_fd(int from, int to, int timeout_ms, uint64_t *moved)
+{
+	static char buf[1 << 16];
+	for (;;) {
+		if (timeout_ms >= 0) {
+			struct pollfd pfd = { .fd = from, .events = POLLIN };
+			int r = poll(&pfd, 1, timeout_ms);
+			if (r == 0)
+				return 1; /* timed out */
+		}
+		ssize_t n = read(from, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		int r = cli_write_all(to, buf, (size_t)n);
+		if (r < 0)
+			return r;
+		*moved += (uint64_t)n;
+	}
+}
+
+static int remote_write(struct io_opts *o)
+{
+	int fd = remote_open(o, "write");
+	if (fd < 0)
+		return EXIT_ERROR;
+	uint64_t moved = 0;
+	int r = copy_fd(0, fd, -1, &moved);
+	if (r < 0) {
+		cli_error(r, "write: sending to %s", o->connect);
+		close(fd);
+		return EXIT_ERROR;
+	}
+	shutdown(fd, SHUT_WR);
+	char sink[256]; /* the bridge sends nothing: wait for its close */
+	while (read(fd, sink, sizeof(sink)) > 0)
+		;
+	close(fd);
+	return EXIT_OK;
+}
+
+static int remote_read(struct io_opts *o)
+{
+	int fd = remote_open(o, "read");
+	if (fd < 0)
+		return EXIT_ERROR;
+	shutdown(fd, SHUT_WR);
+	uint64_t moved = 0;
+	int r = copy_fd(fd, 1, o->timeout_ms, &moved);
+	close(fd);
+	if (r < 0 && r != -EPIPE) {
+		cli_error(r, "read: from %s", o->connect);
+		return EXIT_ERROR;
+	}
+	if (r == 1 && !moved) {
+		fprintf(stderr, "shmpipe: read %s: timed out with no data\n",
+			o->connect);
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
 }
 
 /* ------------------------------------------------------------------ write */
@@ -91,6 +202,7 @@ static int parse_io_opts(const char *cmd, int argc, char **argv,
 static void write_usage(void)
 {
 	printf("Usage: shmpipe write NAME [--lines|--len32] [--timeout SECONDS]\n"
+	       "       shmpipe write --connect ADDR [--token-file F]\n"
 	       "Copy stdin into the pipe NAME until end of input. Each unit goes in\n"
 	       "with one atomic write, never interleaved with other writers':\n\n"
 	       "      (default)      raw chunks as they are read\n"
@@ -100,6 +212,11 @@ static void write_usage(void)
 	       "                     bytes (a message pipe gets the bytes as a message)\n"
 	       "  -t, --timeout S    give up when the pipe stays full for S seconds\n"
 	       "                     (default: wait; a full pipe never drops data)\n"
+	       "      --connect ADDR send stdin to a remote `shmpipe serve` at ADDR\n"
+	       "                     (tcp://HOST:PORT, tcp://[V6]:PORT, unix:PATH)\n"
+	       "                     instead; the bridge does the framing. Exit 0\n"
+	       "                     once the bridge has read it all\n"
+	       "      --token-file F with --connect: send the first line of F first\n"
 	       "  -h, --help         show this help\n\n"
 	       "A unit larger than the pipe can hold is an error. A last line\n"
 	       "without a newline is written; a frame cut short by end of input is\n"
@@ -253,6 +370,9 @@ int cmd_write(int argc, char **argv)
 	int r = parse_io_opts("write", argc, argv, &o, write_usage);
 	if (r)
 		return r < 0 ? EXIT_OK : r;
+	signal(SIGPIPE, SIG_IGN);
+	if (o.connect)
+		return remote_write(&o);
 	struct writer w = { .o = &o };
 	r = shmpipe_open(&w.pipe, o.name, SHMPIPE_WRITE);
 	if (r < 0) {
@@ -273,6 +393,7 @@ int cmd_write(int argc, char **argv)
 static void read_usage(void)
 {
 	printf("Usage: shmpipe read NAME [--lines|--len32] [--count N] [--timeout SECONDS]\n"
+	       "       shmpipe read --connect ADDR [--token-file F] [--timeout SECONDS]\n"
 	       "Copy the pipe NAME to stdout until end of file: the pipe is empty and\n"
 	       "no writer has it open (a pipe no writer has opened yet is waited for).\n\n"
 	       "  -l, --lines        message pipe: write each message and a newline;\n"
@@ -281,7 +402,11 @@ static void read_usage(void)
 	       "                     big-endian length; stream: count such frames\n"
 	       "  -n, --count N      stop after N units: messages, lines or frames\n"
 	       "                     (raw stream: N bytes)\n"
-	       "  -t, --timeout S    stop after S seconds in all\n"
+	       "  -t, --timeout S    stop after S seconds in all (with --connect: after\n"
+	       "                     S seconds without data)\n"
+	       "      --connect ADDR read from a remote `shmpipe serve --out` at ADDR\n"
+	       "                     instead, until it closes\n"
+	       "      --token-file F with --connect: send the first line of F first\n"
 	       "  -h, --help         show this help\n\n"
 	       "Each unit is removed from the pipe only once stdout has taken it.\n"
 	       "Exit status: 0 end of file, count or timeout reached (with data),\n"
@@ -441,6 +566,10 @@ int cmd_read(int argc, char **argv)
 	int r = parse_io_opts("read", argc, argv, &o, read_usage);
 	if (r)
 		return r < 0 ? EXIT_OK : r;
+	if (o.connect) {
+		signal(SIGPIPE, SIG_IGN);
+		return remote_read(&o);
+	}
 	struct reader rd = { .o = &o };
 	r = shmpipe_open(&rd.pipe, o.name, SHMPIPE_READ);
 	if (r < 0) {

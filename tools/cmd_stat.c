@@ -110,6 +110,17 @@ static void print_human(const char *name, const struct shmpipe_stats *st)
 	printf("\n  locks      writer %s, reader %s\n",
 	       holder(st, st->writer_lock_holder, h1),
 	       holder(st, st->reader_lock_holder, h2));
+	if (st->bridge_pid) {
+		const struct shmpipe_bridge_stats *bs = &st->bridge;
+		printf("  bridge     pid %d: %" PRIu64 " connections active, %" PRIu64
+		       " accepted, %" PRIu64 " refused; %" PRIu64
+		       " units, %" PRIu64 " bytes; %" PRIu64
+		       " partial units discarded, %" PRIu64
+		       " token failures, %" PRIu64 " oversize\n",
+		       (int)st->bridge_pid, bs->active, bs->accepted, bs->refused,
+		       bs->units, bs->bytes, bs->partial_discarded,
+		       bs->token_failures, bs->oversize);
+	}
 }
 
 static int parse_json_flag(const char *cmd, int argc, char **argv, int *json,
