@@ -82,7 +82,8 @@ BENCHES := $(patsubst bench/%.c,$(B)/%,$(wildcard bench/*.c))
 $(B)/%: bench/%.c $(STATIC)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
-bench: $(BENCHES)
+bench: $(BENCHES) $(CLI)
+	@scripts/deps.sh bench
 	@B=$(abspath $(B)) bench/run.sh
 
 deps:
@@ -93,6 +94,8 @@ check: deps all
 		tests/run.sh $(TEST_PROGS) $(TEST_SCRIPTS)
 
 demo: all
+	@scripts/deps.sh check
+	@B=$(abspath $(B)) examples/bridge_demo.sh
 	@B=$(abspath $(B)) examples/pipe_demo.sh
 	@B=$(abspath $(B)) examples/demo.sh
 

@@ -3,7 +3,8 @@
 # needs are there. As root, missing ones are installed with apt-get; as
 # anyone else the exact command to run is printed and we go on (the tests
 # that need a missing tool skip themselves, exit 77).
-#   check  what `make check` uses     ci     plus a second compiler (clang)
+#   check  what `make check` uses (clients for the bridge tests too)
+#   bench  the competitors of `make bench`   ci  a second compiler (clang)
 set -u
 need=""
 want() { # want COMMAND PACKAGE
@@ -15,6 +16,15 @@ for group in "$@"; do
 		want pkg-config pkgconf
 		want python3 python3
 		want setpriv util-linux
+		want socat socat
+		want nc netcat-openbsd
+		want ip iproute2
+		;;
+	bench)
+		want socat socat
+		want nc netcat-openbsd
+		want mbuffer mbuffer
+		want gnuplot gnuplot-nox
 		;;
 	ci)
 		want clang clang
