@@ -36,7 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -79,6 +81,7 @@ struct conn {
 	struct conn *prev, *next; /* all connections */
 	struct conn *next_blocked;
 	int blocked;
+	int rd_closed; /* OUT: the peer shut its sending side */
 };
 
 struct shmpipe_bridge {
@@ -112,6 +115,8 @@ struct shmpipe_bridge {
 
 static void logf_(shmpipe_bridge *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+static unsigned out_events(struct conn *c);
+static void out_distribute(shmpipe_bridge *b);
 
 static void logf_(shmpipe_bridge *b, const char *fmt, ...)
 {
@@ -467,10 +472,9 @@ static void on_accept(shmpipe_bridge *b, struct listener *l)
 		}
 		b->st.accepted++;
 		b->st.active++;
-		conn_interest(b, c, b->cfg.direction == SHMPIPE_BRIDGE_IN ||
-						 b->token
-					 ? EPOLLIN | EPOLLRDHUP
-					 : EPOLLRDHUP);
+		conn_interest(b, c, EPOLLIN | EPOLLRDHUP);
+		if (b->cfg.direction == SHMPIPE_BRIDGE_OUT && c->authed)
+			out_distribute(b); /* the pipe may hold units already */
 		publish_stats(b);
 	}
 }
@@ -492,6 +496,15 @@ static void block(shmpipe_bridge *b, struct conn *c)
 	conn_interest(b, c, 0);
 }
 
+/* The largest unit content: a stream pipe keeps a len32 frame's length
+ * prefix, which must fit in the same atomic write. */
+static size_t frame_max(const shmpipe_bridge *b)
+{
+	if (!b->message && b->cfg.framing == SHMPIPE_FRAMING_LEN32)
+		return b->max_unit > 4 ? b->max_unit - 4 : 0;
+	return b->max_unit;
+}
+
 /* Commit the complete units at the start of c->buf. 1: all done (or no
  * complete unit left), 0: the pipe is full, <0: close the connection. */
 static int commit_units(shmpipe_bridge *b, struct conn *c)
@@ -505,7 +518,7 @@ static int commit_units(shmpipe_bridge *b, struct conn *c)
 					    c->len - done,
 					    c->scanned > done ? c->scanned - done
 							      : 0,
-					    b->max_unit, &f);
+					    frame_max(b), &f);
 		if (k == -EMSGSIZE) {
 			b->st.oversize++;
 			logf_(b, "refused a unit larger than %zu bytes; "
@@ -732,7 +745,7 @@ static int out_send(shmpipe_bridge *b, struct conn *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
-			conn_interest(b, c, EPOLLOUT | EPOLLRDHUP);
+			conn_interest(b, c, out_events(c));
 			return 0;
 		}
 		if (n <= 0) {
@@ -743,7 +756,7 @@ static int out_send(shmpipe_bridge *b, struct conn *c)
 		c->last_ns = shmpipe__now_ns();
 	}
 	c->len = c->sent = 0;
-	conn_interest(b, c, EPOLLRDHUP);
+	conn_interest(b, c, out_events(c));
 	return 0;
 }
 
@@ -788,6 +801,7 @@ static int out_take(shmpipe_bridge *b, struct conn *c)
 
 static void pipe_interest(shmpipe_bridge *b, unsigned events);
 static void fifo_tick(shmpipe_bridge *b);
+
 
 /* Hand units to idle connections while the pipe has some. */
 static void out_distribute(shmpipe_bridge *b)
@@ -991,9 +1005,11 @@ static void sweep(shmpipe_bridge *b)
 		next = c->next;
 		if (c->is_fifo || c->blocked)
 			continue; /* waiting for the pipe is not idleness */
-		int idle = now - c->last_ns > limit;
-		int slow = c->len && b->cfg.direction == SHMPIPE_BRIDGE_IN &&
-			   now - c->unit_ns > limit;
+		int out = b->cfg.direction == SHMPIPE_BRIDGE_OUT && c->authed;
+		/* OUT: waiting for the pipe is not idleness; a unit the peer
+		 * does not take is */
+		int idle = now - c->last_ns > limit && (!out || c->len > c->sent);
+		int slow = c->len && !out && now - c->unit_ns > limit;
 		if (idle || slow) {
 			b->st.idle_closed++;
 			logf_(b, "closed a connection %s", idle ? "idle too long"
@@ -1001,6 +1017,25 @@ static void sweep(shmpipe_bridge *b)
 			conn_close(b, c, NULL);
 		}
 	}
+}
+
+/* OUT: a connection only receives. What it sends is read and dropped; its
+ * half-close (shutdown(SHUT_WR), as `shmpipe read --connect` does) is not
+ * the end: the end is a failed send, or a hang-up. */
+static void out_discard_input(shmpipe_bridge *b, struct conn *c)
+{
+	char sink[4096];
+	ssize_t n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);
+	if (n == 0) {
+		c->rd_closed = 1;
+		conn_interest(b, c, c->len > c->sent ? EPOLLOUT : 0);
+	}
+}
+
+static unsigned out_events(struct conn *c)
+{
+	unsigned ev = c->len > c->sent ? EPOLLOUT : 0;
+	return ev | (c->rd_closed ? 0 : EPOLLIN);
 }
 
 static void on_conn_event(shmpipe_bridge *b, struct conn *c, unsigned ev)
@@ -1011,16 +1046,18 @@ static void on_conn_event(shmpipe_bridge *b, struct conn *c, unsigned ev)
 		if (b->cfg.direction == SHMPIPE_BRIDGE_OUT && c->authed &&
 		    !c->is_fifo) {
 			c->len = 0; /* after the token, it only receives */
-			conn_interest(b, c, EPOLLRDHUP);
+			conn_interest(b, c, out_events(c));
 			out_distribute(b);
 		}
 		return;
 	}
-	if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+	if (ev & (EPOLLHUP | EPOLLERR)) {
 		conn_close(b, c, NULL);
 		return;
 	}
-	if (out_send(b, c) == 0 && !c->len)
+	if (ev & EPOLLIN)
+		out_discard_input(b, c);
+	if ((ev & EPOLLOUT) && out_send(b, c) == 0 && !c->len)
 		out_distribute(b);
 }
 
@@ -1040,24 +1077,39 @@ static void report(shmpipe_bridge *b)
 	      (unsigned long long)b->st.idle_closed);
 }
 
-/* Stop: no more accepting; commit what was received completely. */
+/* Bytes waiting in @c's socket. */
+static int pending_bytes(struct conn *c)
+{
+	int n = 0;
+	return ioctl(c->fd, FIONREAD, &n) < 0 ? 0 : n;
+}
+
+/* Stop: no more accepting. Every complete unit received goes into the
+ * pipe: what is in our buffers and what already sits in the sockets,
+ * waiting for room in the pipe for up to two seconds in all. */
 static void drain_and_close(shmpipe_bridge *b)
 {
-	b->stopping = 1;
 	for (size_t i = 0; i < b->nlisteners; i++)
 		epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->listeners[i].fd, NULL);
-	if (b->cfg.direction == SHMPIPE_BRIDGE_IN) {
-		/* whole units already here go in, waiting for room if need
-		 * be (bounded: a second each) */
-		for (struct conn *c = b->conns; c; c = c->next) {
-			for (int i = 0; i < 10 && c->authed && c->len; i++) {
-				if (commit_units(b, c) != 0)
-					break;
-				shmpipe_write(b->pipe, "", 0, 100);
-				usleep(100000);
+	uint64_t deadline = shmpipe__now_ns() + 2000000000ull;
+	for (struct conn *c = b->conns, *next;
+	     c && b->cfg.direction == SHMPIPE_BRIDGE_IN; c = next) {
+		next = c->next;
+		while (shmpipe__now_ns() < deadline) {
+			if (service_in(b, c) < 0)
+				break; /* end of input: closed */
+			if (c->blocked) { /* wait for room, then go on */
+				unblock(b, c);
+				struct pollfd pfd = { .fd = shmpipe_fd(b->pipe),
+						      .events = POLLOUT };
+				poll(&pfd, 1, 100);
+				continue;
 			}
+			if (!pending_bytes(c))
+				break;
 		}
 	}
+	b->stopping = 1;
 	while (b->conns)
 		conn_close(b, b->conns, NULL);
 	report(b);
