@@ -329,6 +329,8 @@ static int wait_change(shmpipe *p, _Atomic uint64_t *pos, uint64_t seen,
 {
 	if (w->timeout_ms == 0)
 		return -EAGAIN;
+	if (w->timeout_ms > 0 && !shmpipe__ms_left(&w->abs))
+		return -ETIMEDOUT; /* even if the word keeps changing */
 	if (p->spin_us) {
 		uint64_t until = shmpipe__now_ns() + p->spin_us * 1000ull;
 		for (unsigned i = 0;; i++) {

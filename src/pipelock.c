@@ -49,6 +49,8 @@ static int holder_alive(const struct pipe_shared *sh, uint32_t v, int thorough)
 	if (gen != ((v & ~LOCK_WAITERS) >> LOCK_GEN_SHIFT))
 		return 0; /* the slot was freed and taken again since */
 	pid_t pid = SLOT_PID(owner);
+	if (pid <= 0)
+		return 0;
 	if (thorough)
 		return shmpipe__proc_alive(pid, atomic_load(&s->start_time));
 	return !(kill(pid, 0) < 0 && errno == ESRCH);
@@ -87,13 +89,20 @@ int shmpipe__lock(struct pipe_shared *sh, struct pipe_lock *l, uint32_t me,
 		int thorough = now >= look_hard_at;
 		if (thorough)
 			look_hard_at = now + LOCK_SLICE_NS;
-		if (!holder_alive(sh, v, thorough)) {
+		/* A word naming this very attachment is stale: we do not hold
+		 * the lock, or we would not be asking for it. */
+		int mine = (v & ~LOCK_WAITERS) == me;
+		if (mine || !holder_alive(sh, v, thorough)) {
 			if (take(l, v, me | LOCK_WAITERS, pid))
 				return 1;
 			continue; /* changed under us: look again */
 		}
 		if (w->timeout_ms == 0)
 			return -EAGAIN;
+		/* The deadline holds even when the word keeps changing and
+		 * no sleep ever times out. */
+		if (w->timeout_ms > 0 && !shmpipe__ms_left(&w->abs))
+			return -ETIMEDOUT;
 		if (!(v & LOCK_WAITERS) &&
 		    !atomic_compare_exchange_strong(&l->word, &v,
 						    v | LOCK_WAITERS))
