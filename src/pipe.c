@@ -683,22 +683,25 @@ static int64_t wait_for_space(shmpipe *p, uint64_t need, int partial,
 	}
 }
 
+/* Add @n to a counter that only the holder of one side's lock writes
+ * (a plain load and store: no atomic read-modify-write on the hot path;
+ * readers of stats take snapshots). */
+static void count(_Atomic uint64_t *counter, uint64_t n)
+{
+	atomic_store_explicit(counter,
+			      atomic_load_explicit(counter,
+						   memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
 /* Publish @span bytes at @tail holding @payload_len bytes of payload. */
 static void publish(shmpipe *p, uint64_t tail, uint64_t span,
 		    uint64_t payload_len)
 {
 	struct pipe_shared *sh = p->sh;
 	atomic_store_explicit(&sh->tail, tail + span, memory_order_release);
-	/* Counters: written only under the writer lock, read as snapshots. */
-	atomic_store_explicit(&sh->messages_in,
-			      atomic_load_explicit(&sh->messages_in,
-						   memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	atomic_store_explicit(&sh->bytes_in,
-			      atomic_load_explicit(&sh->bytes_in,
-						   memory_order_relaxed) +
-				      payload_len,
-			      memory_order_relaxed);
+	count(&sh->messages_in, 1);
+	count(&sh->bytes_in, payload_len);
 	uint64_t fill = tail + span -
 			atomic_load_explicit(&sh->head, memory_order_relaxed);
 	if (fill <= p->g.capacity &&
@@ -708,20 +711,14 @@ static void publish(shmpipe *p, uint64_t tail, uint64_t span,
 	wake_readers(sh);
 }
 
+/* Free @span bytes at @head that held @payload_len bytes of payload. */
 static void consume(shmpipe *p, uint64_t head, uint64_t span,
 		    uint64_t payload_len)
 {
 	struct pipe_shared *sh = p->sh;
 	atomic_store_explicit(&sh->head, head + span, memory_order_release);
-	atomic_store_explicit(&sh->messages_out,
-			      atomic_load_explicit(&sh->messages_out,
-						   memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	atomic_store_explicit(&sh->bytes_out,
-			      atomic_load_explicit(&sh->bytes_out,
-						   memory_order_relaxed) +
-				      payload_len,
-			      memory_order_relaxed);
+	count(&sh->messages_out, 1);
+	count(&sh->bytes_out, payload_len);
 	wake_writers(sh);
 }
 
