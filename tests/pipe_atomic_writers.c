@@ -15,13 +15,9 @@
  */
 #include "helpers.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <poll.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define WRITERS	 4
@@ -36,51 +32,7 @@ struct record_header {
 	uint32_t len; /* the whole record, header included */
 };
 
-/* ------------------------------------------------------------ processes */
-
-/* A child that is killed when this process ends, so a failing test never
- * leaves one running. */
-static pid_t spawn(void)
-{
-	pid_t parent = getpid();
-	pid_t pid = t_fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(T_FAIL);
-	}
-	return pid;
-}
-
-/* t_wait() for at most @secs: then the child is killed and -1 returned. */
-static int wait_child(pid_t pid, double secs)
-{
-	double end = t_now() + secs;
-	for (;;) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st)
-					     : 128 + WTERMSIG(st);
-		T_ASSERT(r == 0 || errno == EINTR);
-		if (t_now() > end) {
-			kill(pid, SIGKILL);
-			t_wait(pid);
-			return -1;
-		}
-		t_sleep_ms(5);
-	}
-}
-
 /* --------------------------------------------------------------- records */
-
-static uint64_t next_random(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 /* The length of record (id, seq): small, medium or large, up to @max. */
 static size_t record_len(uint32_t id, uint32_t seq, size_t max)
@@ -91,8 +43,8 @@ static size_t record_len(uint32_t id, uint32_t seq, size_t max)
 		{ 513, PIPE_BUF },
 		{ PIPE_BUF + 1, max },
 	};
-	const size_t *b = bounds[next_random(&s) % 3];
-	return b[0] + (size_t)(next_random(&s) % (b[1] - b[0] + 1));
+	const size_t *b = bounds[t_random(&s) % 3];
+	return b[0] + (size_t)(t_random(&s) % (b[1] - b[0] + 1));
 }
 
 static unsigned char record_byte(uint32_t id, uint32_t seq, size_t i)
@@ -183,7 +135,7 @@ static void run(unsigned kind)
 	T_OK(pipe(go));
 	pid_t pids[WRITERS];
 	for (uint32_t id = 0; id < WRITERS; id++) {
-		pids[id] = spawn();
+		pids[id] = t_spawn();
 		if (pids[id] == 0) {
 			close(go[1]);
 			writer(name, id, v.max, ready[1], go[0]);
@@ -209,7 +161,7 @@ static void run(unsigned kind)
 	for (;;) {
 		size_t want = kind == SHMPIPE_MESSAGE
 				      ? CAPACITY
-				      : 1 + next_random(&seed) % CAPACITY;
+				      : 1 + t_random(&seed) % CAPACITY;
 		ssize_t got = shmpipe_read(r, buf + have, want, 10000);
 		T_OK(got);
 		if (got == 0)
@@ -232,7 +184,7 @@ static void run(unsigned kind)
 	T_EQ(have, 0); /* no torn record at the end */
 	for (int id = 0; id < WRITERS; id++) {
 		T_EQ(v.next[id], RECORDS);
-		T_EQ(wait_child(pids[id], 10), T_PASS);
+		T_EQ(t_wait_within(pids[id], 10), T_PASS);
 	}
 	fprintf(stderr, "%s: %lu records, %lu longer than PIPE_BUF\n",
 		kind == SHMPIPE_STREAM ? "stream" : "message", records, v.big);

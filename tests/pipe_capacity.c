@@ -48,13 +48,6 @@ static void create(const char *name, size_t capacity, unsigned kind)
 	T_OK(shmpipe_create(name, &cfg));
 }
 
-static shmpipe *open_pipe(const char *name, unsigned flags)
-{
-	shmpipe *p;
-	T_OK(shmpipe_open(&p, name, flags));
-	return p;
-}
-
 /* One more byte does not fit: at once with timeout 0 and, if @timed,
  * after the timeout with 200 ms. */
 static void expect_full(shmpipe *w, int timed)
@@ -93,7 +86,7 @@ static void read_exact(shmpipe *r, uint64_t from, size_t len)
 static void test_stream(const char *name, size_t cap)
 {
 	create(name, cap, SHMPIPE_STREAM);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 	T_EQ(shmpipe_capacity(w), cap);
 	T_EQ(shmpipe_kind(w), SHMPIPE_STREAM);
 	struct shmpipe_stats st;
@@ -111,7 +104,7 @@ static void test_stream(const char *name, size_t cap)
 	expect_full(w, 1);
 
 	/* A reader takes k bytes: exactly k more fit. */
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	size_t k = cap < 37 ? cap : 37;
 	read_exact(r, 0, k);
 	fill(buf, written, k);
@@ -162,8 +155,8 @@ static size_t fill_messages(shmpipe *w, size_t len)
 static void test_message(const char *name, size_t cap)
 {
 	create(name, cap, SHMPIPE_MESSAGE);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	T_EQ(shmpipe_capacity(w), cap);
 	T_EQ(shmpipe_kind(r), SHMPIPE_MESSAGE);
 	const size_t largest = (cap - 8) & ~(size_t)7;
@@ -216,13 +209,13 @@ static void test_config(const char *name)
 {
 	/* No config, or capacity 0: the default capacity, stream. */
 	T_OK(shmpipe_create(name, NULL));
-	shmpipe *p = open_pipe(name, SHMPIPE_READ);
+	shmpipe *p = t_pipe_open(name, SHMPIPE_READ);
 	T_EQ(shmpipe_capacity(p), SHMPIPE_DEFAULT_CAPACITY);
 	T_EQ(shmpipe_kind(p), SHMPIPE_STREAM);
 	shmpipe_close(p);
 	T_OK(shmpipe_unlink(name));
 	create(name, 0, SHMPIPE_MESSAGE);
-	p = open_pipe(name, SHMPIPE_WRITE);
+	p = t_pipe_open(name, SHMPIPE_WRITE);
 	T_EQ(shmpipe_capacity(p), SHMPIPE_DEFAULT_CAPACITY);
 	T_EQ(shmpipe_kind(p), SHMPIPE_MESSAGE);
 	shmpipe_close(p);
@@ -250,7 +243,7 @@ static void test_config(const char *name)
 	/* 16 is the smallest message pipe: one message of up to 8 bytes. */
 	cfg.capacity = 16;
 	T_OK(shmpipe_create(name, &cfg));
-	p = open_pipe(name, SHMPIPE_WRITE);
+	p = t_pipe_open(name, SHMPIPE_WRITE);
 	T_EQ(shmpipe_capacity(p), 16);
 	T_EQ(shmpipe_write(p, "12345678", 8, 0), 8);
 	T_ERR(shmpipe_write(p, "1", 1, 0), EAGAIN);

@@ -18,90 +18,12 @@
 #include "helpers.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-/* ------------------------------------------------- processes and sync */
-
-/* A child that is killed when this process ends, so a failing test never
- * leaves one running. */
-static pid_t spawn(void)
-{
-	pid_t parent = getpid();
-	pid_t pid = t_fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(T_FAIL);
-	}
-	return pid;
-}
-
-/* t_wait() for at most @secs: then the child is killed and -1 returned. */
-static int wait_child(pid_t pid, double secs)
-{
-	double end = t_now() + secs;
-	for (;;) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st)
-					     : 128 + WTERMSIG(st);
-		T_ASSERT(r == 0 || errno == EINTR);
-		if (t_now() > end) {
-			kill(pid, SIGKILL);
-			t_wait(pid);
-			return -1;
-		}
-		t_sleep_ms(5);
-	}
-}
-
-/* Whether @pid is still running (not exited), without reaping it. */
-static int running(pid_t pid)
-{
-	siginfo_t si;
-	si.si_pid = 0;
-	T_EQ(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT), 0);
-	return si.si_pid == 0;
-}
-
-static void say(int fd, char c)
-{
-	T_EQ(write(fd, &c, 1), 1);
-}
-
-/* The next byte from @fd, or 0 after 10 s or when the other end is gone. */
-static char hear(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	char c;
-	if (poll(&p, 1, 10000) != 1 || read(fd, &c, 1) != 1)
-		return 0;
-	return c;
-}
-
 /* ---------------------------------------------------------------- pipes */
-
-static const char *new_pipe(const char *tag, size_t capacity)
-{
-	const char *name = t_name(tag);
-	struct shmpipe_config cfg = { .capacity = capacity };
-	T_OK(shmpipe_create(name, &cfg));
-	return name;
-}
-
-static shmpipe *open_pipe(const char *name, unsigned flags)
-{
-	shmpipe *p;
-	T_OK(shmpipe_open(&p, name, flags));
-	return p;
-}
 
 /* Read the bytes "0123456789" (written in any pieces), then end of file,
  * all within @secs seconds. */
@@ -126,9 +48,9 @@ static void read_digits_then_eof(shmpipe *r, int secs)
 
 static void test_closed(void)
 {
-	const char *name = new_pipe("closed", 100);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+	const char *name = t_pipe_create("closed", 100, SHMPIPE_STREAM);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 	T_EQ(shmpipe_write(w, "0123", 4, 0), 4);
 	T_EQ(shmpipe_write(w, "456789", 6, 0), 6);
 	shmpipe_close(w);
@@ -154,35 +76,34 @@ static void test_closed(void)
  * read(-1) must see end of file. */
 static void test_killed_writer(void)
 {
-	const char *name = new_pipe("killed", 100);
+	const char *name = t_pipe_create("killed", 100, SHMPIPE_STREAM);
 	int sv[2];
 	T_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-	pid_t writer = spawn();
+	pid_t writer = t_spawn();
 	if (writer == 0) {
-		shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+		shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 		T_EQ(shmpipe_write(w, "0123456789", 10, 0), 10);
-		say(sv[1], 'w');
+		t_say(sv[1], 'w');
 		pause();
 		_exit(T_FAIL);
 	}
-	T_EQ(hear(sv[0]), 'w');
-	pid_t reader = spawn();
+	T_EQ(t_hear(sv[0]), 'w');
+	pid_t reader = t_spawn();
 	if (reader == 0) {
-		shmpipe *r = open_pipe(name, SHMPIPE_READ);
+		shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 		char buf[32];
 		T_EQ(shmpipe_read(r, buf, sizeof(buf), -1), 10);
-		say(sv[1], 'r');
+		t_say(sv[1], 'r');
 		T_EQ(shmpipe_read(r, buf, sizeof(buf), -1), 0);
 		shmpipe_close(r);
 		_exit(T_PASS);
 	}
-	T_EQ(hear(sv[0]), 'r');
+	T_EQ(t_hear(sv[0]), 'r');
 	t_sleep_ms(200); /* into its second read(-1) */
-	T_ASSERT(running(reader));
-	T_EQ(kill(writer, SIGKILL), 0);
-	T_EQ(t_wait(writer), 128 + SIGKILL);
+	T_ASSERT(t_running(reader));
+	t_kill_and_reap(writer);
 	double t0 = t_now();
-	T_EQ(wait_child(reader, 5), T_PASS);
+	T_EQ(t_wait_within(reader, 5), T_PASS);
 	fprintf(stderr, "end of file %.3f s after the writer died\n",
 		t_now() - t0);
 	close(sv[0]);
@@ -194,11 +115,11 @@ static void test_killed_writer(void)
  * see end of file. */
 static void test_killed_writer_not_reaped(void)
 {
-	const char *name = new_pipe("zombie", 100);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
-	pid_t writer = spawn();
+	const char *name = t_pipe_create("zombie", 100, SHMPIPE_STREAM);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
+	pid_t writer = t_spawn();
 	if (writer == 0) {
-		shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+		shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 		T_EQ(shmpipe_write(w, "01234", 5, 0), 5);
 		t_sleep_ms(200);
 		T_EQ(shmpipe_write(w, "56789", 5, 0), 5);
@@ -212,39 +133,38 @@ static void test_killed_writer_not_reaped(void)
 
 static void test_two_writers(void)
 {
-	const char *name = new_pipe("two", 100);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("two", 100, SHMPIPE_STREAM);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	int sv[2];
 	T_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-	pid_t closer = spawn();
+	pid_t closer = t_spawn();
 	if (closer == 0) {
-		shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-		say(sv[1], 'o');
-		T_EQ(hear(sv[1]), 'c');
+		shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+		t_say(sv[1], 'o');
+		T_EQ(t_hear(sv[1]), 'c');
 		T_EQ(shmpipe_write(w, "a", 1, 0), 1);
 		shmpipe_close(w);
 		_exit(T_PASS);
 	}
-	T_EQ(hear(sv[0]), 'o');
-	pid_t victim = spawn();
+	T_EQ(t_hear(sv[0]), 'o');
+	pid_t victim = t_spawn();
 	if (victim == 0) {
-		shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+		shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 		T_EQ(shmpipe_write(w, "b", 1, 0), 1);
-		say(sv[1], 'o');
+		t_say(sv[1], 'o');
 		pause();
 		_exit(T_FAIL);
 	}
-	T_EQ(hear(sv[0]), 'o');
-	say(sv[0], 'c');
-	T_EQ(wait_child(closer, 5), T_PASS);
+	T_EQ(t_hear(sv[0]), 'o');
+	t_say(sv[0], 'c');
+	T_EQ(t_wait_within(closer, 5), T_PASS);
 	char buf[4];
 	T_EQ(shmpipe_read(r, buf, sizeof(buf), 1000), 2);
 	T_ASSERT(memcmp(buf, "ba", 2) == 0);
 	/* One writer is still there: no end of file. */
 	T_ERR(shmpipe_read(r, buf, sizeof(buf), 0), EAGAIN);
 	T_ERR(shmpipe_read(r, buf, sizeof(buf), 300), ETIMEDOUT);
-	T_EQ(kill(victim, SIGKILL), 0);
-	T_EQ(t_wait(victim), 128 + SIGKILL);
+	t_kill_and_reap(victim);
 	double t0 = t_now();
 	T_EQ(shmpipe_read(r, buf, sizeof(buf), 5000), 0);
 	T_ASSERT(t_now() - t0 < 5);
@@ -255,8 +175,8 @@ static void test_two_writers(void)
 
 static void test_never_opened(void)
 {
-	const char *name = new_pipe("never", 100);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("never", 100, SHMPIPE_STREAM);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	char buf[16];
 	T_ERR(shmpipe_read(r, buf, sizeof(buf), 0), EAGAIN);
 	double t0 = t_now();
@@ -267,23 +187,23 @@ static void test_never_opened(void)
 
 	int sv[2];
 	T_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-	pid_t reader = spawn();
+	pid_t reader = t_spawn();
 	if (reader == 0) {
-		shmpipe *r2 = open_pipe(name, SHMPIPE_READ);
-		say(sv[1], 'o');
+		shmpipe *r2 = t_pipe_open(name, SHMPIPE_READ);
+		t_say(sv[1], 'o');
 		T_EQ(shmpipe_read(r2, buf, sizeof(buf), -1), 5);
 		T_ASSERT(memcmp(buf, "hello", 5) == 0);
 		shmpipe_close(r2);
 		_exit(T_PASS);
 	}
-	T_EQ(hear(sv[0]), 'o');
+	T_EQ(t_hear(sv[0]), 'o');
 	t_sleep_ms(300);
-	T_ASSERT(running(reader)); /* no writer yet: waits */
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+	T_ASSERT(t_running(reader)); /* no writer yet: waits */
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 	t_sleep_ms(300);
-	T_ASSERT(running(reader)); /* a writer, no data: waits */
+	T_ASSERT(t_running(reader)); /* a writer, no data: waits */
 	T_EQ(shmpipe_write(w, "hello", 5, 0), 5);
-	T_EQ(wait_child(reader, 5), T_PASS);
+	T_EQ(t_wait_within(reader, 5), T_PASS);
 	shmpipe_close(w);
 	close(sv[0]);
 	close(sv[1]);
@@ -294,10 +214,11 @@ static void test_never_opened(void)
 static void test_persistence(int writer_closes)
 {
 	const size_t cap = 70000;
-	const char *name = new_pipe(writer_closes ? "keep" : "keep-exit", cap);
-	pid_t writer = spawn();
+	const char *name = t_pipe_create(writer_closes ? "keep" : "keep-exit",
+					 cap, SHMPIPE_STREAM);
+	pid_t writer = t_spawn();
 	if (writer == 0) {
-		shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+		shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 		unsigned char buf[1000];
 		for (size_t at = 0; at < cap; at += sizeof(buf)) {
 			for (size_t i = 0; i < sizeof(buf); i++)
@@ -309,7 +230,7 @@ static void test_persistence(int writer_closes)
 			shmpipe_close(w);
 		exit(T_PASS);
 	}
-	T_EQ(wait_child(writer, 10), T_PASS);
+	T_EQ(t_wait_within(writer, 10), T_PASS);
 	struct shmpipe_stats st;
 	T_OK(shmpipe_stat(name, &st));
 	T_EQ(st.bytes_buffered, cap);
@@ -318,9 +239,9 @@ static void test_persistence(int writer_closes)
 	T_EQ(st.nprocs, writer_closes ? 0 : 1);
 	t_sleep_ms(100);
 
-	pid_t reader = spawn();
+	pid_t reader = t_spawn();
 	if (reader == 0) {
-		shmpipe *r = open_pipe(name, SHMPIPE_READ);
+		shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 		unsigned char buf[777];
 		size_t at = 0;
 		ssize_t n;
@@ -334,7 +255,7 @@ static void test_persistence(int writer_closes)
 		shmpipe_close(r);
 		_exit(T_PASS);
 	}
-	T_EQ(wait_child(reader, 10), T_PASS);
+	T_EQ(t_wait_within(reader, 10), T_PASS);
 	T_OK(shmpipe_stat(name, &st));
 	T_EQ(st.bytes_buffered, 0);
 	T_EQ(st.bytes_out, cap);

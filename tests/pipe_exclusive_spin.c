@@ -16,84 +16,15 @@
 #include "helpers.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define ROUNDS 10000
 #define MSG    64
 
-/* ------------------------------------------------- processes and sync */
-
-/* A child that is killed when this process ends, so a failing test never
- * leaves one running. */
-static pid_t spawn(void)
-{
-	pid_t parent = getpid();
-	pid_t pid = t_fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(T_FAIL);
-	}
-	return pid;
-}
-
-/* t_wait() for at most @secs: then the child is killed and -1 returned. */
-static int wait_child(pid_t pid, double secs)
-{
-	double end = t_now() + secs;
-	for (;;) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st)
-					     : 128 + WTERMSIG(st);
-		T_ASSERT(r == 0 || errno == EINTR);
-		if (t_now() > end) {
-			kill(pid, SIGKILL);
-			t_wait(pid);
-			return -1;
-		}
-		t_sleep_ms(5);
-	}
-}
-
-static void say(int fd, char c)
-{
-	T_EQ(write(fd, &c, 1), 1);
-}
-
-/* The next byte from @fd, or 0 after 10 s or when the other end is gone. */
-static char hear(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	char c;
-	if (poll(&p, 1, 10000) != 1 || read(fd, &c, 1) != 1)
-		return 0;
-	return c;
-}
-
-/* ---------------------------------------------------------------- pipes */
-
-static const char *new_pipe(const char *tag, unsigned kind)
-{
-	const char *name = t_name(tag);
-	struct shmpipe_config cfg = { .capacity = 4096, .kind = kind };
-	T_OK(shmpipe_create(name, &cfg));
-	return name;
-}
-
-static shmpipe *open_pipe(const char *name, unsigned flags)
-{
-	shmpipe *p;
-	T_OK(shmpipe_open(&p, name, flags));
-	return p;
-}
+/* ------------------------------------------------------------- messages */
 
 static void make_message(unsigned char *m, uint32_t round, uint32_t from)
 {
@@ -115,15 +46,16 @@ static void check_message(const unsigned char *m, uint32_t round, uint32_t from)
 
 static void test_ping_pong(unsigned spin_us)
 {
-	const char *ping =
-		new_pipe(spin_us ? "ping-spin" : "ping", SHMPIPE_MESSAGE);
-	const char *pong =
-		new_pipe(spin_us ? "pong-spin" : "pong", SHMPIPE_MESSAGE);
-	pid_t pid = spawn();
+	const char *ping = t_pipe_create(spin_us ? "ping-spin" : "ping", 4096,
+					 SHMPIPE_MESSAGE);
+	const char *pong = t_pipe_create(spin_us ? "pong-spin" : "pong", 4096,
+					 SHMPIPE_MESSAGE);
+	pid_t pid = t_spawn();
 	if (pid == 0) {
-		shmpipe *in = open_pipe(ping, SHMPIPE_READ | SHMPIPE_EXCLUSIVE);
+		shmpipe *in =
+			t_pipe_open(ping, SHMPIPE_READ | SHMPIPE_EXCLUSIVE);
 		shmpipe *out =
-			open_pipe(pong, SHMPIPE_WRITE | SHMPIPE_EXCLUSIVE);
+			t_pipe_open(pong, SHMPIPE_WRITE | SHMPIPE_EXCLUSIVE);
 		T_OK(shmpipe_set_spin(in, spin_us));
 		T_OK(shmpipe_set_spin(out, spin_us));
 		unsigned char m[MSG];
@@ -138,8 +70,8 @@ static void test_ping_pong(unsigned spin_us)
 		shmpipe_close(in);
 		_exit(T_PASS);
 	}
-	shmpipe *out = open_pipe(ping, SHMPIPE_WRITE | SHMPIPE_EXCLUSIVE);
-	shmpipe *in = open_pipe(pong, SHMPIPE_READ | SHMPIPE_EXCLUSIVE);
+	shmpipe *out = t_pipe_open(ping, SHMPIPE_WRITE | SHMPIPE_EXCLUSIVE);
+	shmpipe *in = t_pipe_open(pong, SHMPIPE_READ | SHMPIPE_EXCLUSIVE);
 	T_OK(shmpipe_set_spin(in, spin_us));
 	T_OK(shmpipe_set_spin(out, spin_us));
 	unsigned char m[MSG];
@@ -153,7 +85,7 @@ static void test_ping_pong(unsigned spin_us)
 	double took = t_now() - t0;
 	shmpipe_close(out);
 	T_EQ(shmpipe_read(in, m, sizeof(m), 10000), 0);
-	T_EQ(wait_child(pid, 10), T_PASS);
+	T_EQ(t_wait_within(pid, 10), T_PASS);
 	fprintf(stderr, "spin %u us: %d round trips in %.3f s\n", spin_us,
 		ROUNDS, took);
 	struct shmpipe_stats st;
@@ -167,18 +99,18 @@ static void test_ping_pong(unsigned spin_us)
  * @sv[0], or killed. */
 static pid_t hold_exclusive(const char *name, unsigned side, int sv[2])
 {
-	pid_t pid = spawn();
+	pid_t pid = t_spawn();
 	if (pid == 0) {
-		shmpipe *p = open_pipe(name, side | SHMPIPE_EXCLUSIVE);
+		shmpipe *p = t_pipe_open(name, side | SHMPIPE_EXCLUSIVE);
 		if (side == SHMPIPE_WRITE)
 			T_EQ(shmpipe_write(p, "held", 4, 0), 4);
-		say(sv[1], 'o');
-		T_EQ(hear(sv[1]), 'c');
+		t_say(sv[1], 'o');
+		T_EQ(t_hear(sv[1]), 'c');
 		shmpipe_close(p);
-		say(sv[1], 'c');
+		t_say(sv[1], 'c');
 		_exit(T_PASS);
 	}
-	T_EQ(hear(sv[0]), 'o');
+	T_EQ(t_hear(sv[0]), 'o');
 	return pid;
 }
 
@@ -195,11 +127,11 @@ static void expect_busy(const char *name, unsigned flags)
 
 static void test_busy(void)
 {
-	const char *name = new_pipe("busy", SHMPIPE_STREAM);
+	const char *name = t_pipe_create("busy", 4096, SHMPIPE_STREAM);
 	int sv[2];
 	T_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-	shmpipe *plain_w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *plain_r = open_pipe(name, SHMPIPE_READ);
+	shmpipe *plain_w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *plain_r = t_pipe_open(name, SHMPIPE_READ);
 
 	/* The writer side. */
 	pid_t pid = hold_exclusive(name, SHMPIPE_WRITE, sv);
@@ -214,10 +146,10 @@ static void test_busy(void)
 	/* The reader side is not held. */
 	char buf[8];
 	T_EQ(shmpipe_read(plain_r, buf, sizeof(buf), 1000), 4);
-	say(sv[0], 'c');
-	T_EQ(hear(sv[0]), 'c');
-	T_EQ(wait_child(pid, 5), T_PASS);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE | SHMPIPE_EXCLUSIVE);
+	t_say(sv[0], 'c');
+	T_EQ(t_hear(sv[0]), 'c');
+	T_EQ(t_wait_within(pid, 5), T_PASS);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE | SHMPIPE_EXCLUSIVE);
 	T_EQ(shmpipe_write(w, "ex", 2, 0), 2);
 	expect_busy(name, SHMPIPE_WRITE | SHMPIPE_EXCLUSIVE);
 	shmpipe_close(w);
@@ -231,10 +163,10 @@ static void test_busy(void)
 	T_ERR(shmpipe_read(plain_r, buf, sizeof(buf), 0), EAGAIN);
 	T_ERR(shmpipe_read(plain_r, buf, sizeof(buf), 300), ETIMEDOUT);
 	T_EQ(shmpipe_write(plain_w, "y", 1, 0), 1); /* writers are free */
-	say(sv[0], 'c');
-	T_EQ(hear(sv[0]), 'c');
-	T_EQ(wait_child(pid, 5), T_PASS);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ | SHMPIPE_EXCLUSIVE);
+	t_say(sv[0], 'c');
+	T_EQ(t_hear(sv[0]), 'c');
+	T_EQ(t_wait_within(pid, 5), T_PASS);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ | SHMPIPE_EXCLUSIVE);
 	T_EQ(shmpipe_read(r, buf, sizeof(buf), 0), 1);
 	shmpipe_close(r);
 	shmpipe_close(plain_r);
@@ -245,13 +177,12 @@ static void test_busy(void)
 
 static void test_killed_exclusive(void)
 {
-	const char *name = new_pipe("killed", SHMPIPE_STREAM);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("killed", 4096, SHMPIPE_STREAM);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	int sv[2];
 	T_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
 	pid_t pid = hold_exclusive(name, SHMPIPE_WRITE, sv);
-	T_EQ(kill(pid, SIGKILL), 0);
-	T_EQ(t_wait(pid), 128 + SIGKILL);
+	t_kill_and_reap(pid);
 	double t0 = t_now();
 	shmpipe *w = NULL;
 	int e;

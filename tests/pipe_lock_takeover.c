@@ -23,96 +23,12 @@
 #include "helpers.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define WAITERS		 3
 #define TAKEOVER_SECONDS 5.0 /* "within a few seconds" */
 #define HALF_MARK	 'H' /* what the dead writer leaves in the ring */
-
-static pid_t children[16];
-static int nchildren;
-static pid_t parent_pid;
-
-/* On failure, never leave children behind. */
-static void kill_children(void)
-{
-	if (getpid() != parent_pid)
-		return;
-	for (int i = 0; i < nchildren; i++)
-		if (children[i] > 0) {
-			kill(children[i], SIGKILL);
-			waitpid(children[i], NULL, 0);
-		}
-}
-
-static pid_t spawn(void)
-{
-	if (!parent_pid) {
-		/* After t_name()'s atexit(t_cleanup): runs before it. */
-		parent_pid = getpid();
-		atexit(kill_children);
-	}
-	pid_t pid = t_fork();
-	if (pid > 0) {
-		T_ASSERT(nchildren <
-			 (int)(sizeof(children) / sizeof(*children)));
-		children[nchildren++] = pid;
-	}
-	return pid;
-}
-
-static void forget(pid_t pid)
-{
-	for (int i = 0; i < nchildren; i++)
-		if (children[i] == pid)
-			children[i] = 0;
-}
-
-/* Wait for @pid at most @seconds: its status (as t_wait), or -1. */
-static int wait_for(pid_t pid, double seconds)
-{
-	double end = t_now() + seconds;
-	for (;;) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid) {
-			forget(pid);
-			return WIFEXITED(st) ? WEXITSTATUS(st)
-					     : 128 + WTERMSIG(st);
-		}
-		if (r < 0 && errno != EINTR)
-			t_fail(__FILE__, __LINE__, "waitpid: %s",
-			       strerror(errno));
-		if (t_now() > end)
-			return -1;
-		t_sleep_ms(5);
-	}
-}
-
-static void kill_and_reap(pid_t pid)
-{
-	T_OK(kill(pid, SIGKILL));
-	T_EQ(wait_for(pid, 10), 128 + SIGKILL);
-}
-
-/* Read one byte from @fd within 10 s (a child saying it is ready). */
-static void await_ready(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	T_EQ(poll(&pfd, 1, 10000), 1);
-	char c;
-	T_EQ(read(fd, &c, 1), 1);
-}
-
-static void say_ready(int fd)
-{
-	if (write(fd, "r", 1) != 1)
-		_exit(T_FAIL);
-}
 
 /* The pid's entry in @st: its alive flag (0/1), or -1 when not attached. */
 static int proc_alive_in(const struct shmpipe_stats *st, pid_t pid,
@@ -133,7 +49,7 @@ static void hold_writer_lock(const char *name, int ready_fd)
 	    shmpipe_reserve(p, &at, 100, 1000) != 100)
 		_exit(T_FAIL);
 	memset(at, HALF_MARK, 50);
-	say_ready(ready_fd);
+	t_say(ready_fd, 'r');
 	for (;;)
 		pause();
 }
@@ -146,7 +62,7 @@ static void blocked_writer(const char *name, int n, int ready_fd)
 		_exit(T_FAIL);
 	char msg[32];
 	int len = snprintf(msg, sizeof(msg), "writer %d", n);
-	say_ready(ready_fd);
+	t_say(ready_fd, 'r');
 	if (shmpipe_write(p, msg, (size_t)len, -1) != len)
 		_exit(T_FAIL);
 	shmpipe_close(p);
@@ -162,16 +78,16 @@ static void test_writer_lock(void)
 	int fds[2];
 	T_OK(pipe(fds));
 
-	pid_t holder = spawn();
+	pid_t holder = t_spawn();
 	if (holder == 0)
 		hold_writer_lock(name, fds[1]);
-	await_ready(fds[0]);
+	T_EQ(t_hear(fds[0]), 'r');
 	pid_t waiters[WAITERS];
 	for (int i = 0; i < WAITERS; i++) {
-		waiters[i] = spawn();
+		waiters[i] = t_spawn();
 		if (waiters[i] == 0)
 			blocked_writer(name, i, fds[1]);
-		await_ready(fds[0]);
+		T_EQ(t_hear(fds[0]), 'r');
 	}
 	/* They called shmpipe_write(); give them time to get stuck in it. */
 	t_sleep_ms(300);
@@ -180,15 +96,15 @@ static void test_writer_lock(void)
 	T_EQ(st.writer_lock_holder, holder);
 	T_EQ(st.messages_in, 0);
 	for (int i = 0; i < WAITERS; i++)
-		T_EQ(waitpid(waiters[i], NULL, WNOHANG), 0); /* still blocked */
+		T_ASSERT(t_running(waiters[i])); /* still blocked */
 
 	double killed_at = t_now();
-	kill_and_reap(holder);
+	t_kill_and_reap(holder);
 	T_OK(shmpipe_stat(name, &st));
 	T_EQ(proc_alive_in(&st, holder, SHMPIPE_WRITE), 0);
 
 	for (int i = 0; i < WAITERS; i++)
-		T_EQ(wait_for(waiters[i], TAKEOVER_SECONDS), T_PASS);
+		T_EQ(t_wait_within(waiters[i], TAKEOVER_SECONDS), T_PASS);
 	double took = t_now() - killed_at;
 	printf("writer lock: %d blocked writers went on %.3f s after the "
 	       "holder's death\n",
@@ -245,11 +161,11 @@ static void test_stream_reserve(void)
 	T_OK(shmpipe_create(name, &cfg));
 	int fds[2];
 	T_OK(pipe(fds));
-	pid_t holder = spawn();
+	pid_t holder = t_spawn();
 	if (holder == 0)
 		hold_writer_lock(name, fds[1]);
-	await_ready(fds[0]);
-	kill_and_reap(holder);
+	T_EQ(t_hear(fds[0]), 'r');
+	t_kill_and_reap(holder);
 
 	shmpipe *r;
 	T_OK(shmpipe_open(&r, name, SHMPIPE_READ));
@@ -286,7 +202,7 @@ static void hold_reader_lock(const char *name, int ready_fd)
 	if (shmpipe_open(&p, name, SHMPIPE_READ) < 0 ||
 	    shmpipe_peek(p, &at, 1000) <= 0)
 		_exit(T_FAIL);
-	say_ready(ready_fd);
+	t_say(ready_fd, 'r');
 	for (;;)
 		pause();
 }
@@ -298,7 +214,7 @@ static void blocked_reader(const char *name, int ready_fd, int out_fd)
 	shmpipe *p;
 	if (shmpipe_open(&p, name, SHMPIPE_READ) < 0)
 		_exit(T_FAIL);
-	say_ready(ready_fd);
+	t_say(ready_fd, 'r');
 	char buf[64];
 	ssize_t n = shmpipe_read(p, buf, sizeof(buf), -1);
 	if (n <= 0 || write(out_fd, buf, (size_t)n) != n)
@@ -325,16 +241,16 @@ static void test_reader_lock(void)
 	int ready[2], out[2];
 	T_OK(pipe(ready));
 	T_OK(pipe(out));
-	pid_t holder = spawn();
+	pid_t holder = t_spawn();
 	if (holder == 0)
 		hold_reader_lock(name, ready[1]);
-	await_ready(ready[0]);
+	T_EQ(t_hear(ready[0]), 'r');
 	pid_t waiters[2];
 	for (int i = 0; i < 2; i++) {
-		waiters[i] = spawn();
+		waiters[i] = t_spawn();
 		if (waiters[i] == 0)
 			blocked_reader(name, ready[1], out[1]);
-		await_ready(ready[0]);
+		T_EQ(t_hear(ready[0]), 'r');
 	}
 	t_sleep_ms(300);
 	struct shmpipe_stats st;
@@ -342,14 +258,14 @@ static void test_reader_lock(void)
 	T_EQ(st.reader_lock_holder, holder);
 	T_EQ(st.messages_out, 0);
 	for (int i = 0; i < 2; i++)
-		T_EQ(waitpid(waiters[i], NULL, WNOHANG), 0);
+		T_ASSERT(t_running(waiters[i]));
 
 	double killed_at = t_now();
-	kill_and_reap(holder);
+	t_kill_and_reap(holder);
 	T_OK(shmpipe_stat(name, &st));
 	T_EQ(proc_alive_in(&st, holder, SHMPIPE_READ), 0);
 	for (int i = 0; i < 2; i++)
-		T_EQ(wait_for(waiters[i], TAKEOVER_SECONDS), T_PASS);
+		T_EQ(t_wait_within(waiters[i], TAKEOVER_SECONDS), T_PASS);
 	double took = t_now() - killed_at;
 	printf("reader lock: 2 blocked readers went on %.3f s after the "
 	       "holder's death\n",
@@ -388,20 +304,20 @@ static void test_exclusive_writer(void)
 	T_OK(shmpipe_create(name, NULL));
 	int fds[2];
 	T_OK(pipe(fds));
-	pid_t holder = spawn();
+	pid_t holder = t_spawn();
 	if (holder == 0) {
 		shmpipe *p;
 		if (shmpipe_open(&p, name, SHMPIPE_WRITE | SHMPIPE_EXCLUSIVE) <
 		    0)
 			_exit(T_FAIL);
-		say_ready(fds[1]);
+		t_say(fds[1], 'r');
 		for (;;)
 			pause();
 	}
-	await_ready(fds[0]);
+	T_EQ(t_hear(fds[0]), 'r');
 	shmpipe *w;
 	T_ERR(shmpipe_open(&w, name, SHMPIPE_WRITE | SHMPIPE_EXCLUSIVE), EBUSY);
-	kill_and_reap(holder);
+	t_kill_and_reap(holder);
 	double t0 = t_now();
 	T_OK(shmpipe_open(&w, name, SHMPIPE_WRITE | SHMPIPE_EXCLUSIVE));
 	T_ASSERT(t_now() - t0 < TAKEOVER_SECONDS);

@@ -18,76 +18,20 @@
 #include "helpers.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-/* ------------------------------------------------------------ processes */
-
-/* A child that is killed when this process ends, so a failing test never
- * leaves one running. */
-static pid_t spawn(void)
-{
-	pid_t parent = getpid();
-	pid_t pid = t_fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(T_FAIL);
-	}
-	return pid;
-}
-
-/* t_wait() for at most @secs: then the child is killed and -1 returned. */
-static int wait_child(pid_t pid, double secs)
-{
-	double end = t_now() + secs;
-	for (;;) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st)
-					     : 128 + WTERMSIG(st);
-		T_ASSERT(r == 0 || errno == EINTR);
-		if (t_now() > end) {
-			kill(pid, SIGKILL);
-			t_wait(pid);
-			return -1;
-		}
-		t_sleep_ms(5);
-	}
-}
-
-/* Whether @pid is still running (not exited), without reaping it. */
-static int running(pid_t pid)
-{
-	siginfo_t si;
-	si.si_pid = 0;
-	T_EQ(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT), 0);
-	return si.si_pid == 0;
-}
-
 /* ------------------------------------------------------------- messages */
-
-static uint64_t next_random(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 /* Message @seq: its length, from 1 to @max (mostly small), and bytes. */
 static size_t message_len(uint64_t seq, size_t max)
 {
 	uint64_t s = seq * 3 + 1;
-	uint64_t x = next_random(&s);
+	uint64_t x = t_random(&s);
 	size_t limit = x % 4 ? (max < 64 ? max : 64) : max;
-	return 1 + (size_t)(next_random(&s) % limit);
+	return 1 + (size_t)(t_random(&s) % limit);
 }
 
 static unsigned char message_byte(uint64_t seq, size_t i)
@@ -116,29 +60,13 @@ static size_t span(size_t len)
 	return 8 + ((len + 7) & ~(size_t)7);
 }
 
-static const char *new_pipe(const char *tag, size_t capacity)
-{
-	const char *name = t_name(tag);
-	struct shmpipe_config cfg = { .capacity = capacity,
-				      .kind = SHMPIPE_MESSAGE };
-	T_OK(shmpipe_create(name, &cfg));
-	return name;
-}
-
-static shmpipe *open_pipe(const char *name, unsigned flags)
-{
-	shmpipe *p;
-	T_OK(shmpipe_open(&p, name, flags));
-	return p;
-}
-
 /* ---------------------------------------------------------------- tests */
 
 static void test_boundaries_one_process(size_t cap, uint64_t count)
 {
-	const char *name = new_pipe("one", cap);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("one", cap, SHMPIPE_MESSAGE);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	const size_t largest = (cap - 8) & ~(size_t)7;
 	unsigned char *buf = malloc(cap);
 	T_ASSERT(buf);
@@ -146,7 +74,7 @@ static void test_boundaries_one_process(size_t cap, uint64_t count)
 	while (rseq < count) {
 		size_t len = message_len(wseq, largest);
 		if (wseq < count && span(len) <= cap - fill &&
-		    next_random(&seed) % 3) {
+		    t_random(&seed) % 3) {
 			message_fill(buf, wseq, len);
 			T_EQ(shmpipe_write(w, buf, len, 0), len);
 			fill += span(len);
@@ -181,10 +109,10 @@ static void test_boundaries_two_processes(void)
 	const size_t cap = 10000;
 	const size_t largest = (cap - 8) & ~(size_t)7;
 	const uint64_t count = 20000;
-	const char *name = new_pipe("two", cap);
-	pid_t pid = spawn();
+	const char *name = t_pipe_create("two", cap, SHMPIPE_MESSAGE);
+	pid_t pid = t_spawn();
 	if (pid == 0) {
-		shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+		shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 		unsigned char *buf = malloc(cap);
 		for (uint64_t seq = 0; seq < count; seq++) {
 			size_t len = message_len(seq, largest);
@@ -195,7 +123,7 @@ static void test_boundaries_two_processes(void)
 		shmpipe_close(w);
 		_exit(T_PASS);
 	}
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	unsigned char *buf = malloc(cap);
 	T_ASSERT(buf);
 	uint64_t seq = 0;
@@ -208,16 +136,16 @@ static void test_boundaries_two_processes(void)
 	}
 	T_EQ(got, 0);
 	T_EQ(seq, count);
-	T_EQ(wait_child(pid, 10), T_PASS);
+	T_EQ(t_wait_within(pid, 10), T_PASS);
 	free(buf);
 	shmpipe_close(r);
 }
 
 static void test_too_small_buffer(void)
 {
-	const char *name = new_pipe("small", 1000);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("small", 1000, SHMPIPE_MESSAGE);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	unsigned char buf[1000];
 	message_fill(buf, 1, 100);
 	T_EQ(shmpipe_write(w, buf, 100, 0), 100);
@@ -250,9 +178,9 @@ static void test_too_small_buffer(void)
 
 static void test_zero_length(void)
 {
-	const char *name = new_pipe("zero", 100);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("zero", 100, SHMPIPE_MESSAGE);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	char c = 'x';
 	T_EQ(shmpipe_write(w, &c, 0, 0), 0);
 	T_EQ(shmpipe_write(w, &c, 0, -1), 0);
@@ -272,9 +200,10 @@ static void test_zero_length(void)
 
 static void test_full_blocks(void)
 {
-	const char *name = new_pipe("full", 160); /* 5 messages of 20 */
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	/* Room for 5 messages of 20. */
+	const char *name = t_pipe_create("full", 160, SHMPIPE_MESSAGE);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	unsigned char buf[100];
 	for (uint64_t seq = 0; seq < 5; seq++) {
 		message_fill(buf, seq, 20);
@@ -289,19 +218,19 @@ static void test_full_blocks(void)
 	T_ASSERT(took >= 0.29 && took < 5);
 
 	/* Another writer waits for room, and gets it when one is read. */
-	pid_t pid = spawn();
+	pid_t pid = t_spawn();
 	if (pid == 0) {
-		shmpipe *w2 = open_pipe(name, SHMPIPE_WRITE);
+		shmpipe *w2 = t_pipe_open(name, SHMPIPE_WRITE);
 		message_fill(buf, 5, 20);
 		T_EQ(shmpipe_write(w2, buf, 20, 5000), 20);
 		shmpipe_close(w2);
 		_exit(T_PASS);
 	}
 	t_sleep_ms(300);
-	T_ASSERT(running(pid));
+	T_ASSERT(t_running(pid));
 	T_EQ(shmpipe_read(r, buf, sizeof(buf), 0), 20);
 	message_check(buf, 0, 20);
-	T_EQ(wait_child(pid, 5), T_PASS);
+	T_EQ(t_wait_within(pid, 5), T_PASS);
 	for (uint64_t seq = 1; seq <= 5; seq++) {
 		T_EQ(shmpipe_read(r, buf, sizeof(buf), 0), 20);
 		message_check(buf, seq, 20);
@@ -318,17 +247,17 @@ static void test_many_readers(void)
 	const size_t cap = 4096;
 	const size_t largest = (cap - 8) & ~(size_t)7;
 	enum { READERS = 3, COUNT = 20000 };
-	const char *name = new_pipe("many", cap);
+	const char *name = t_pipe_create("many", cap, SHMPIPE_MESSAGE);
 	_Atomic uint32_t *seen =
 		mmap(NULL, COUNT * sizeof(*seen), PROT_READ | PROT_WRITE,
 		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	T_ASSERT(seen != MAP_FAILED);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 	pid_t pids[READERS];
 	for (int i = 0; i < READERS; i++) {
-		pids[i] = spawn();
+		pids[i] = t_spawn();
 		if (pids[i] == 0) {
-			shmpipe *r = open_pipe(name, SHMPIPE_READ);
+			shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 			unsigned char *buf = malloc(cap);
 			ssize_t got;
 			uint64_t seq;
@@ -356,7 +285,7 @@ static void test_many_readers(void)
 	}
 	shmpipe_close(w);
 	for (int i = 0; i < READERS; i++)
-		T_EQ(wait_child(pids[i], 10), T_PASS);
+		T_EQ(t_wait_within(pids[i], 10), T_PASS);
 	for (uint64_t seq = 0; seq < COUNT; seq++)
 		if (seen[seq] != 1)
 			t_fail(__FILE__, __LINE__, "message %llu read %u times",

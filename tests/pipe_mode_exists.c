@@ -19,24 +19,9 @@
 #include "helpers.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-static pid_t spawn(void)
-{
-	pid_t parent = getpid();
-	pid_t pid = t_fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(T_FAIL);
-	}
-	return pid;
-}
 
 static void create(const char *name, size_t capacity, unsigned kind,
 		   mode_t mode, unsigned flags)
@@ -45,13 +30,6 @@ static void create(const char *name, size_t capacity, unsigned kind,
 		.capacity = capacity, .kind = kind, .mode = mode, .flags = flags
 	};
 	T_OK(shmpipe_create(name, &cfg));
-}
-
-static shmpipe *open_pipe(const char *name, unsigned flags)
-{
-	shmpipe *p;
-	T_OK(shmpipe_open(&p, name, flags));
-	return p;
 }
 
 static void test_modes(const char *name, mode_t mask)
@@ -75,10 +53,10 @@ static void test_modes(const char *name, mode_t mask)
 
 static void test_exists_and_replace(const char *name)
 {
-	pid_t pid = spawn();
+	pid_t pid = t_spawn();
 	if (pid == 0) {
 		create(name, 100, SHMPIPE_STREAM, 0640, 0);
-		shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+		shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 		T_EQ(shmpipe_write(w, "old", 3, 0), 3);
 		shmpipe_close(w);
 		_exit(T_PASS);
@@ -89,12 +67,12 @@ static void test_exists_and_replace(const char *name)
 	cfg.kind = SHMPIPE_MESSAGE;
 	T_ERR(shmpipe_create(name, &cfg), EEXIST);
 	T_EQ(t_shm_mode("shmpipe.", name), 0640);
-	shmpipe *old_r = open_pipe(name, SHMPIPE_READ);
+	shmpipe *old_r = t_pipe_open(name, SHMPIPE_READ);
 	T_EQ(shmpipe_capacity(old_r), 100);
 
 	create(name, 200, SHMPIPE_MESSAGE, 0, SHMPIPE_REPLACE);
 	T_EQ(t_shm_mode("shmpipe.", name), 0600);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	T_EQ(shmpipe_capacity(r), 200);
 	T_EQ(shmpipe_kind(r), SHMPIPE_MESSAGE);
 	char buf[8];
@@ -159,8 +137,8 @@ static void test_open_errors(const char *name)
 	}
 	T_ERR(shmpipe_open(NULL, name, SHMPIPE_READ), EINVAL);
 
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 	char buf[8];
 	void *space;
 	const void *ptr;
@@ -205,8 +183,8 @@ static void test_unlink(const char *name)
 {
 	T_ERR(shmpipe_unlink(name), ENOENT);
 	create(name, 100, SHMPIPE_STREAM, 0, 0);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	T_OK(shmpipe_unlink(name));
 	T_ASSERT(!t_shm_exists("shmpipe.", name));
 	T_ERR(shmpipe_unlink(name), ENOENT);
@@ -218,7 +196,7 @@ static void test_unlink(const char *name)
 	T_ASSERT(memcmp(buf, "still", 5) == 0);
 	/* A new pipe of the name is another pipe. */
 	create(name, 100, SHMPIPE_STREAM, 0, 0);
-	shmpipe *r2 = open_pipe(name, SHMPIPE_READ);
+	shmpipe *r2 = t_pipe_open(name, SHMPIPE_READ);
 	T_EQ(shmpipe_write(w, "old", 3, 0), 3);
 	T_ERR(shmpipe_read(r2, buf, sizeof(buf), 0), EAGAIN);
 	shmpipe_close(r2);

@@ -24,61 +24,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-/* ------------------------------------------------- processes and sync */
-
-/* A child that is killed when this process ends, so a failing test never
- * leaves one running. */
-static pid_t spawn(void)
-{
-	pid_t parent = getpid();
-	pid_t pid = t_fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(T_FAIL);
-	}
-	return pid;
-}
-
-/* t_wait() for at most @secs: then the child is killed and -1 returned. */
-static int wait_child(pid_t pid, double secs)
-{
-	double end = t_now() + secs;
-	for (;;) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st)
-					     : 128 + WTERMSIG(st);
-		T_ASSERT(r == 0 || errno == EINTR);
-		if (t_now() > end) {
-			kill(pid, SIGKILL);
-			t_wait(pid);
-			return -1;
-		}
-		t_sleep_ms(5);
-	}
-}
-
-static void say(int fd, char c)
-{
-	T_EQ(write(fd, &c, 1), 1);
-}
-
-/* The next byte from @fd, or 0 after 10 s or when the other end is gone. */
-static char hear(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	char c;
-	if (poll(&p, 1, 10000) != 1 || read(fd, &c, 1) != 1)
-		return 0;
-	return c;
-}
 
 /* ---------------------------------------------------------------- epoll */
 
@@ -120,23 +67,6 @@ static int epoll_for(int fd, unsigned mask)
 	return ep;
 }
 
-/* ---------------------------------------------------------------- pipes */
-
-static const char *new_pipe(const char *tag, size_t capacity, unsigned kind)
-{
-	const char *name = t_name(tag);
-	struct shmpipe_config cfg = { .capacity = capacity, .kind = kind };
-	T_OK(shmpipe_create(name, &cfg));
-	return name;
-}
-
-static shmpipe *open_pipe(const char *name, unsigned flags)
-{
-	shmpipe *p;
-	T_OK(shmpipe_open(&p, name, flags));
-	return p;
-}
-
 /* ---------------------------------------------------------------- tests */
 
 /* The other side, in a child: does what the parent says, one letter at a
@@ -144,11 +74,11 @@ static shmpipe *open_pipe(const char *name, unsigned flags)
  * each with 'k'. */
 static void servant(const char *name, unsigned flags, int fd)
 {
-	shmpipe *p = open_pipe(name, flags);
-	say(fd, 'k');
+	shmpipe *p = t_pipe_open(name, flags);
+	t_say(fd, 'k');
 	char buf[100];
 	for (;;) {
-		char c = hear(fd);
+		char c = t_hear(fd);
 		switch (c) {
 		case 'w':
 			memset(buf, 'd', sizeof(buf));
@@ -167,7 +97,7 @@ static void servant(const char *name, unsigned flags, int fd)
 		default:
 			_exit(T_FAIL);
 		}
-		say(fd, 'k');
+		t_say(fd, 'k');
 	}
 }
 
@@ -175,29 +105,29 @@ static pid_t start_servant(const char *name, unsigned flags, int *fd)
 {
 	int sv[2];
 	T_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-	pid_t pid = spawn();
+	pid_t pid = t_spawn();
 	if (pid == 0) {
 		close(sv[0]);
 		servant(name, flags, sv[1]);
 	}
 	close(sv[1]);
 	*fd = sv[0];
-	T_EQ(hear(*fd), 'k');
+	T_EQ(t_hear(*fd), 'k');
 	return pid;
 }
 
 static void order(int fd, char c)
 {
-	say(fd, c);
-	T_EQ(hear(fd), 'k');
+	t_say(fd, c);
+	T_EQ(t_hear(fd), 'k');
 }
 
 static void test_reader(void)
 {
-	const char *name = new_pipe("rd", 1000, SHMPIPE_STREAM);
+	const char *name = t_pipe_create("rd", 1000, SHMPIPE_STREAM);
 	int ctl;
 	pid_t pid = start_servant(name, SHMPIPE_WRITE, &ctl);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	int fd = shmpipe_fd(r);
 	T_ASSERT(fd >= 0);
 	T_EQ(shmpipe_fd(r), fd);
@@ -229,8 +159,8 @@ static void test_reader(void)
 	T_EQ(shmpipe_read(r, buf, sizeof(buf), 0), 0);
 	t_sleep_ms(100);
 	T_ASSERT(becomes(ep, EPOLLIN, 0)); /* and stays so */
-	say(ctl, 'q');
-	T_EQ(wait_child(pid, 5), T_PASS);
+	t_say(ctl, 'q');
+	T_EQ(t_wait_within(pid, 5), T_PASS);
 	close(ep);
 	T_EQ(shmpipe_fd(r), fd);
 	shmpipe_close(r);
@@ -241,11 +171,11 @@ static void test_reader(void)
  * writer has come and gone. */
 static void test_reader_never_opened(void)
 {
-	const char *name = new_pipe("never", 100, SHMPIPE_STREAM);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("never", 100, SHMPIPE_STREAM);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	int ep = epoll_for(shmpipe_fd(r), EPOLLIN);
 	T_ASSERT(!becomes(ep, EPOLLIN, 300));
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 	T_ASSERT(!becomes(ep, EPOLLIN, 200));
 	shmpipe_close(w);
 	T_ASSERT(becomes(ep, EPOLLIN, 1000));
@@ -259,17 +189,17 @@ static void test_reader_never_opened(void)
  * readable, within a couple of seconds. */
 static void test_reader_writer_killed(void)
 {
-	const char *name = new_pipe("killed", 100, SHMPIPE_STREAM);
+	const char *name = t_pipe_create("killed", 100, SHMPIPE_STREAM);
 	int ctl;
 	pid_t pid = start_servant(name, SHMPIPE_WRITE, &ctl);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	int ep = epoll_for(shmpipe_fd(r), EPOLLIN);
 	T_ASSERT(!becomes(ep, EPOLLIN, 300));
 	T_EQ(kill(pid, SIGKILL), 0);
 	T_ASSERT(becomes(ep, EPOLLIN, 2000));
 	char c;
 	T_EQ(shmpipe_read(r, &c, 1, 0), 0);
-	T_EQ(wait_child(pid, 5), 128 + SIGKILL);
+	T_EQ(t_wait_within(pid, 5), 128 + SIGKILL);
 	close(ep);
 	shmpipe_close(r);
 	close(ctl);
@@ -277,10 +207,10 @@ static void test_reader_writer_killed(void)
 
 static void test_writer(void)
 {
-	const char *name = new_pipe("wr", 1000, SHMPIPE_STREAM);
+	const char *name = t_pipe_create("wr", 1000, SHMPIPE_STREAM);
 	int ctl;
 	pid_t pid = start_servant(name, SHMPIPE_READ, &ctl);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 	int fd = shmpipe_fd(w);
 	T_ASSERT(fd >= 0);
 	T_EQ(shmpipe_fd(w), fd);
@@ -304,8 +234,8 @@ static void test_writer(void)
 		order(ctl, 'r');
 		T_ASSERT(becomes(ep, EPOLLOUT, 1000));
 	}
-	say(ctl, 'q');
-	T_EQ(wait_child(pid, 5), T_PASS);
+	t_say(ctl, 'q');
+	T_EQ(t_wait_within(pid, 5), T_PASS);
 	close(ep);
 	shmpipe_close(w);
 	close(ctl);
@@ -314,9 +244,9 @@ static void test_writer(void)
 /* A message pipe is writable while a header and one byte fit. */
 static void test_message_writer(void)
 {
-	const char *name = new_pipe("msg", 64, SHMPIPE_MESSAGE);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("msg", 64, SHMPIPE_MESSAGE);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	int ep = epoll_for(shmpipe_fd(w), EPOLLOUT);
 	T_ASSERT(becomes(ep, EPOLLOUT, 1000));
 	char buf[64] = { 0 };
@@ -346,8 +276,8 @@ static int count_entries(const char *dir)
 
 static void test_close_registered(void)
 {
-	const char *name = new_pipe("leak", 100, SHMPIPE_STREAM);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+	const char *name = t_pipe_create("leak", 100, SHMPIPE_STREAM);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 	T_EQ(shmpipe_write(w, "z", 1, 0), 1);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	T_ASSERT(ep >= 0);
@@ -355,7 +285,7 @@ static void test_close_registered(void)
 	int threads = count_entries("/proc/self/task");
 	for (int i = 0; i < 50; i++) {
 		shmpipe *p =
-			open_pipe(name, i % 2 ? SHMPIPE_READ : SHMPIPE_WRITE);
+			t_pipe_open(name, i % 2 ? SHMPIPE_READ : SHMPIPE_WRITE);
 		int fd = shmpipe_fd(p);
 		T_ASSERT(fd >= 0);
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT };

@@ -22,81 +22,12 @@
 #include "helpers.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-/* ------------------------------------------------- processes and sync */
-
-/* A child that is killed when this process ends, so a failing test never
- * leaves one running. */
-static pid_t spawn(void)
-{
-	pid_t parent = getpid();
-	pid_t pid = t_fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(T_FAIL);
-	}
-	return pid;
-}
-
-/* t_wait() for at most @secs: then the child is killed and -1 returned. */
-static int wait_child(pid_t pid, double secs)
-{
-	double end = t_now() + secs;
-	for (;;) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st)
-					     : 128 + WTERMSIG(st);
-		T_ASSERT(r == 0 || errno == EINTR);
-		if (t_now() > end) {
-			kill(pid, SIGKILL);
-			t_wait(pid);
-			return -1;
-		}
-		t_sleep_ms(5);
-	}
-}
-
-static void say(int fd, char c)
-{
-	T_EQ(write(fd, &c, 1), 1);
-}
-
-/* The next byte from @fd, or 0 after 10 s or when the other end is gone. */
-static char hear(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	char c;
-	if (poll(&p, 1, 10000) != 1 || read(fd, &c, 1) != 1)
-		return 0;
-	return c;
-}
-
 /* ---------------------------------------------------------------- stats */
-
-static const char *new_pipe(const char *tag, size_t capacity, unsigned kind)
-{
-	const char *name = t_name(tag);
-	struct shmpipe_config cfg = { .capacity = capacity, .kind = kind };
-	T_OK(shmpipe_create(name, &cfg));
-	return name;
-}
-
-static shmpipe *open_pipe(const char *name, unsigned flags)
-{
-	shmpipe *p;
-	T_OK(shmpipe_open(&p, name, flags));
-	return p;
-}
 
 /* The entry for @pid in @st, or NULL. */
 static const struct shmpipe_proc *proc_of(const struct shmpipe_stats *st,
@@ -145,7 +76,7 @@ static struct shmpipe_stats stat_both(const char *name, shmpipe *p)
 
 static void test_new_pipe(void)
 {
-	const char *name = new_pipe("new", 5000, SHMPIPE_MESSAGE);
+	const char *name = t_pipe_create("new", 5000, SHMPIPE_MESSAGE);
 	struct shmpipe_stats st;
 	memset(&st, 0xff, sizeof(st));
 	T_OK(shmpipe_stat(name, &st));
@@ -160,8 +91,8 @@ static void test_new_pipe(void)
 	T_EQ(st.reader_lock_holder, 0);
 	T_EQ(st.nprocs, 0);
 
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
-	shmpipe *r2 = open_pipe(name, SHMPIPE_READ);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
+	shmpipe *r2 = t_pipe_open(name, SHMPIPE_READ);
 	st = stat_both(name, r);
 	T_EQ(st.readers, 2);
 	T_EQ(st.writers, 0);
@@ -173,7 +104,7 @@ static void test_new_pipe(void)
 		T_EQ(st.procs[i].alive, 1);
 	}
 	shmpipe_close(r2);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 	st = stat_both(name, r);
 	T_EQ(st.readers, 1);
 	T_EQ(st.writers, 1);
@@ -190,9 +121,9 @@ static void test_new_pipe(void)
 
 static void test_stream_traffic(void)
 {
-	const char *name = new_pipe("stream", 1000, SHMPIPE_STREAM);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("stream", 1000, SHMPIPE_STREAM);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	char buf[1000] = { 0 };
 	struct shmpipe_stats st;
 
@@ -226,9 +157,9 @@ static void test_stream_traffic(void)
 
 static void test_message_traffic(void)
 {
-	const char *name = new_pipe("msgs", 1000, SHMPIPE_MESSAGE);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("msgs", 1000, SHMPIPE_MESSAGE);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	char buf[1000] = { 0 };
 	struct shmpipe_stats st;
 	T_EQ(shmpipe_write(w, buf, 10, 0), 10); /* 8 + 16 */
@@ -255,26 +186,26 @@ static void test_message_traffic(void)
  * the end: stats show it all the way. */
 static void test_processes_and_locks(void)
 {
-	const char *name = new_pipe("procs", 1000, SHMPIPE_STREAM);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("procs", 1000, SHMPIPE_STREAM);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	int sv[2];
 	T_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-	pid_t pid = spawn();
+	pid_t pid = t_spawn();
 	if (pid == 0) {
-		shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+		shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 		void *space;
-		say(sv[1], 'o');
-		T_EQ(hear(sv[1]), 'r');
+		t_say(sv[1], 'o');
+		T_EQ(t_hear(sv[1]), 'r');
 		T_EQ(shmpipe_reserve(w, &space, 10, 0), 10);
 		memcpy(space, "0123456789", 10);
-		say(sv[1], 'r');
-		T_EQ(hear(sv[1]), 'c');
+		t_say(sv[1], 'r');
+		T_EQ(t_hear(sv[1]), 'c');
 		T_EQ(shmpipe_commit(w, 10), 10);
-		say(sv[1], 'c');
+		t_say(sv[1], 'c');
 		pause();
 		_exit(T_FAIL);
 	}
-	T_EQ(hear(sv[0]), 'o');
+	T_EQ(t_hear(sv[0]), 'o');
 	struct shmpipe_stats st = stat_both(name, r);
 	T_EQ(st.writers, 1);
 	T_EQ(st.readers, 1);
@@ -289,14 +220,14 @@ static void test_processes_and_locks(void)
 	T_EQ(child->alive, 1);
 	T_EQ(st.writer_lock_holder, 0);
 
-	say(sv[0], 'r');
-	T_EQ(hear(sv[0]), 'r');
+	t_say(sv[0], 'r');
+	T_EQ(t_hear(sv[0]), 'r');
 	st = stat_both(name, r);
 	T_EQ(st.writer_lock_holder, pid);
 	T_EQ(st.reader_lock_holder, 0);
 	T_EQ(st.bytes_in, 0);
-	say(sv[0], 'c');
-	T_EQ(hear(sv[0]), 'c');
+	t_say(sv[0], 'c');
+	T_EQ(t_hear(sv[0]), 'c');
 	st = stat_both(name, r);
 	T_EQ(st.writer_lock_holder, 0);
 	T_EQ(st.bytes_in, 10);
@@ -324,7 +255,7 @@ static void test_processes_and_locks(void)
 	T_EQ(child->role, SHMPIPE_WRITE);
 	T_EQ(st.writers, 0);
 	T_EQ(st.readers, 1);
-	T_EQ(wait_child(pid, 5), 128 + SIGKILL);
+	T_EQ(t_wait_within(pid, 5), 128 + SIGKILL);
 	st = stat_both(name, r);
 	child = proc_of(&st, pid);
 	if (child) /* a reader's end-of-file check may have freed its slot */
@@ -358,7 +289,7 @@ static int stop_at_first(const char *name, void *arg)
 
 static void test_list(void)
 {
-	const char *name = new_pipe("listed", 100, SHMPIPE_STREAM);
+	const char *name = t_pipe_create("listed", 100, SHMPIPE_STREAM);
 	struct list_arg a = { .want = name };
 	T_EQ(shmpipe_list(on_name, &a), 0);
 	T_EQ(a.seen, 1);

@@ -18,81 +18,17 @@
 #include "helpers.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-/* ------------------------------------------------- processes and sync */
-
-/* A child that is killed when this process ends, so a failing test never
- * leaves one running. */
-static pid_t spawn(void)
-{
-	pid_t parent = getpid();
-	pid_t pid = t_fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(T_FAIL);
-	}
-	return pid;
-}
-
-/* t_wait() for at most @secs: then the child is killed and -1 returned. */
-static int wait_child(pid_t pid, double secs)
-{
-	double end = t_now() + secs;
-	for (;;) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st)
-					     : 128 + WTERMSIG(st);
-		T_ASSERT(r == 0 || errno == EINTR);
-		if (t_now() > end) {
-			kill(pid, SIGKILL);
-			t_wait(pid);
-			return -1;
-		}
-		t_sleep_ms(5);
-	}
-}
-
-static void say(int fd, char c)
-{
-	T_EQ(write(fd, &c, 1), 1);
-}
-
-/* The next byte from @fd, or 0 after 10 s or when the other end is gone. */
-static char hear(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	char c;
-	if (poll(&p, 1, 10000) != 1 || read(fd, &c, 1) != 1)
-		return 0;
-	return c;
-}
-
 /* ---------------------------------------------------------- the stream */
-
-/* splitmix64: a byte stream and random sizes both sides can recompute. */
-static uint64_t next_random(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 /* Byte @i of the test stream. */
 static unsigned char stream_byte(uint64_t i)
 {
 	uint64_t s = i / 8;
-	return (unsigned char)(next_random(&s) >> (i % 8 * 8));
+	return (unsigned char)(t_random(&s) >> (i % 8 * 8));
 }
 
 static void stream_fill(unsigned char *buf, uint64_t from, size_t len)
@@ -111,21 +47,6 @@ static void stream_check(const unsigned char *buf, uint64_t from, size_t len)
 			       stream_byte(from + i));
 }
 
-static const char *new_pipe(const char *tag, size_t capacity)
-{
-	const char *name = t_name(tag);
-	struct shmpipe_config cfg = { .capacity = capacity };
-	T_OK(shmpipe_create(name, &cfg));
-	return name;
-}
-
-static shmpipe *open_pipe(const char *name, unsigned flags)
-{
-	shmpipe *p;
-	T_OK(shmpipe_open(&p, name, flags));
-	return p;
-}
-
 static size_t page_round(size_t n)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -136,35 +57,35 @@ static size_t page_round(size_t n)
 
 static void test_read_returns_what_is_there(void)
 {
-	const char *name = new_pipe("some", 4096);
+	const char *name = t_pipe_create("some", 4096, SHMPIPE_STREAM);
 	int sv[2];
 	T_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-	pid_t pid = spawn();
+	pid_t pid = t_spawn();
 	if (pid == 0) {
 		close(sv[0]);
-		shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-		T_EQ(hear(sv[1]), 'g');
+		shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+		T_EQ(t_hear(sv[1]), 'g');
 		T_EQ(shmpipe_write(w, "abc", 3, 0), 3);
 		/* Hold the rest back until the parent has read. */
-		T_EQ(hear(sv[1]), 'm');
+		T_EQ(t_hear(sv[1]), 'm');
 		T_EQ(shmpipe_write(w, "defgh", 5, 0), 5);
-		T_EQ(hear(sv[1]), 'q');
+		T_EQ(t_hear(sv[1]), 'q');
 		shmpipe_close(w);
 		_exit(T_PASS);
 	}
 	close(sv[1]);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	char buf[1000];
-	say(sv[0], 'g');
+	t_say(sv[0], 'g');
 	double t0 = t_now();
 	T_EQ(shmpipe_read(r, buf, sizeof(buf), 5000), 3);
 	T_ASSERT(t_now() - t0 < 5);
 	T_ASSERT(memcmp(buf, "abc", 3) == 0);
-	say(sv[0], 'm');
+	t_say(sv[0], 'm');
 	T_EQ(shmpipe_read(r, buf, sizeof(buf), 5000), 5);
 	T_ASSERT(memcmp(buf, "defgh", 5) == 0);
-	say(sv[0], 'q');
-	T_EQ(wait_child(pid, 10), T_PASS);
+	t_say(sv[0], 'q');
+	T_EQ(t_wait_within(pid, 10), T_PASS);
 	T_EQ(shmpipe_read(r, buf, sizeof(buf), 5000), 0); /* writer gone */
 	shmpipe_close(r);
 	close(sv[0]);
@@ -172,9 +93,9 @@ static void test_read_returns_what_is_there(void)
 
 static void test_small_reads(void)
 {
-	const char *name = new_pipe("small", 1000);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("small", 1000, SHMPIPE_STREAM);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	unsigned char buf[1000];
 	stream_fill(buf, 0, 1000);
 	T_EQ(shmpipe_write(w, buf, 1000, 0), 1000);
@@ -207,9 +128,9 @@ static int churn(shmpipe *w, shmpipe *r, size_t cap, uint64_t total,
 	while (rpos < total) {
 		size_t fill = (size_t)(wpos - rpos);
 		/* Mostly small, sometimes up to the whole capacity. */
-		uint64_t x = next_random(&seed);
+		uint64_t x = t_random(&seed);
 		size_t max = x % 4 ? cap / 8 + 1 : cap;
-		size_t n = 1 + (size_t)(next_random(&seed) % max);
+		size_t n = 1 + (size_t)(t_random(&seed) % max);
 		if (wpos < total && n <= cap - fill && x % 3) {
 			if (n > total - wpos)
 				n = (size_t)(total - wpos);
@@ -233,9 +154,10 @@ static void test_integrity_one_process(void)
 {
 	static const size_t caps[] = { 8192, 5000, 4097, 100 };
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
-		const char *name = new_pipe("wrap", caps[i]);
-		shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-		shmpipe *r = open_pipe(name, SHMPIPE_READ);
+		const char *name =
+			t_pipe_create("wrap", caps[i], SHMPIPE_STREAM);
+		shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+		shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 		/* 300 trips round the ring (mapped: whole pages). */
 		uint64_t total = page_round(caps[i]) * 300ull;
 		int straddles = churn(w, r, caps[i], total, i + 1);
@@ -255,14 +177,14 @@ static void test_integrity_two_processes(void)
 {
 	const size_t cap = 12345;
 	const uint64_t total = 8u << 20;
-	const char *name = new_pipe("pair", cap);
-	pid_t pid = spawn();
+	const char *name = t_pipe_create("pair", cap, SHMPIPE_STREAM);
+	pid_t pid = t_spawn();
 	if (pid == 0) {
-		shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+		shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 		unsigned char *buf = malloc(cap);
 		uint64_t seed = 42, pos = 0;
 		while (pos < total) {
-			size_t n = 1 + next_random(&seed) % cap;
+			size_t n = 1 + t_random(&seed) % cap;
 			if (n > total - pos)
 				n = (size_t)(total - pos);
 			stream_fill(buf, pos, n);
@@ -273,12 +195,12 @@ static void test_integrity_two_processes(void)
 		shmpipe_close(w);
 		_exit(T_PASS);
 	}
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	unsigned char *buf = malloc(cap);
 	T_ASSERT(buf);
 	uint64_t seed = 7, pos = 0;
 	for (;;) {
-		size_t n = 1 + next_random(&seed) % (cap + 100);
+		size_t n = 1 + t_random(&seed) % (cap + 100);
 		ssize_t got = shmpipe_read(r, buf, n, 10000);
 		T_OK(got);
 		if (got == 0)
@@ -288,7 +210,7 @@ static void test_integrity_two_processes(void)
 		pos += (uint64_t)got;
 	}
 	T_EQ(pos, total);
-	T_EQ(wait_child(pid, 10), T_PASS);
+	T_EQ(t_wait_within(pid, 10), T_PASS);
 	free(buf);
 	shmpipe_close(r);
 }
@@ -296,10 +218,10 @@ static void test_integrity_two_processes(void)
 static void test_long_write(void)
 {
 	const size_t cap = 4096, len = 100000;
-	const char *name = new_pipe("long", cap);
-	pid_t pid = spawn();
+	const char *name = t_pipe_create("long", cap, SHMPIPE_STREAM);
+	pid_t pid = t_spawn();
 	if (pid == 0) {
-		shmpipe *r = open_pipe(name, SHMPIPE_READ);
+		shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 		unsigned char buf[1500];
 		uint64_t pos = 0;
 		ssize_t got;
@@ -312,21 +234,21 @@ static void test_long_write(void)
 		shmpipe_close(r);
 		_exit(T_PASS);
 	}
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 	unsigned char *buf = malloc(len);
 	T_ASSERT(buf);
 	stream_fill(buf, 0, len);
 	T_EQ(shmpipe_write(w, buf, len, 10000), len);
 	shmpipe_close(w);
-	T_EQ(wait_child(pid, 10), T_PASS);
+	T_EQ(t_wait_within(pid, 10), T_PASS);
 	free(buf);
 }
 
 static void test_zero_write(void)
 {
-	const char *name = new_pipe("zero", 100);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("zero", 100, SHMPIPE_STREAM);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	char c = 'x';
 	T_EQ(shmpipe_write(w, &c, 0, 0), 0);
 	T_EQ(shmpipe_write(w, &c, 0, -1), 0);
@@ -341,9 +263,9 @@ static void test_zero_write(void)
 
 static void test_refused_write_writes_nothing(void)
 {
-	const char *name = new_pipe("refuse", 100);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("refuse", 100, SHMPIPE_STREAM);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	unsigned char buf[100];
 	stream_fill(buf, 0, 60);
 	T_EQ(shmpipe_write(w, buf, 60, 0), 60);

@@ -15,101 +15,10 @@
 #include "helpers.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-/* ------------------------------------------------------------ processes */
-
-/* A child that is killed when this process ends, so a failing test never
- * leaves one running. */
-static pid_t spawn(void)
-{
-	pid_t parent = getpid();
-	pid_t pid = t_fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(T_FAIL);
-	}
-	return pid;
-}
-
-/* t_wait() for at most @secs: then the child is killed and -1 returned. */
-static int wait_child(pid_t pid, double secs)
-{
-	double end = t_now() + secs;
-	for (;;) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st)
-					     : 128 + WTERMSIG(st);
-		T_ASSERT(r == 0 || errno == EINTR);
-		if (t_now() > end) {
-			kill(pid, SIGKILL);
-			t_wait(pid);
-			return -1;
-		}
-		t_sleep_ms(5);
-	}
-}
-
-/* Whether @pid is still running (not exited), without reaping it. */
-static int running(pid_t pid)
-{
-	siginfo_t si;
-	si.si_pid = 0;
-	T_EQ(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT), 0);
-	return si.si_pid == 0;
-}
-
-/* -------------------------------------------------------------- signals */
-
-static volatile sig_atomic_t alarms;
-
-static void on_alarm(int sig)
-{
-	(void)sig;
-	alarms++;
-}
-
-/* Count from 0 the SIGALRMs that now come every 10 ms. */
-static void start_alarms(void)
-{
-	alarms = 0;
-	struct itimerval it = {
-		.it_value = { 0, 10000 },
-		.it_interval = { 0, 10000 },
-	};
-	T_EQ(setitimer(ITIMER_REAL, &it, NULL), 0);
-}
-
-static void stop_alarms(void)
-{
-	struct itimerval it = { { 0, 0 }, { 0, 0 } };
-	T_EQ(setitimer(ITIMER_REAL, &it, NULL), 0);
-}
-
 /* ---------------------------------------------------------------- pipes */
-
-static const char *new_pipe(const char *tag, size_t capacity, unsigned kind)
-{
-	const char *name = t_name(tag);
-	struct shmpipe_config cfg = { .capacity = capacity, .kind = kind };
-	T_OK(shmpipe_create(name, &cfg));
-	return name;
-}
-
-static shmpipe *open_pipe(const char *name, unsigned flags)
-{
-	shmpipe *p;
-	T_OK(shmpipe_open(&p, name, flags));
-	return p;
-}
 
 /* Wait (10 s at most) until @pid holds the @side lock of the pipe @name:
  * a process blocked in a read (write) holds the reader (writer) lock. */
@@ -145,9 +54,9 @@ static void await_lock_holder(const char *name, unsigned side, pid_t pid)
 
 static void test_empty_and_full(unsigned kind)
 {
-	const char *name = new_pipe(kind ? "ef-msg" : "ef", 64, kind);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create(kind ? "ef-msg" : "ef", 64, kind);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	char buf[64];
 	const void *ptr;
 	EXPECT_TIMEOUTS(shmpipe_read(r, buf, sizeof(buf), 0),
@@ -174,32 +83,32 @@ static void test_empty_and_full(unsigned kind)
  * reader's timed read waits for the lock, and times out. */
 static void test_lock_wait(void)
 {
-	const char *name = new_pipe("lock", 100, SHMPIPE_STREAM);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	pid_t pid = spawn();
+	const char *name = t_pipe_create("lock", 100, SHMPIPE_STREAM);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	pid_t pid = t_spawn();
 	if (pid == 0) {
-		shmpipe *r = open_pipe(name, SHMPIPE_READ);
+		shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 		char c;
 		T_EQ(shmpipe_read(r, &c, 1, -1), 1);
 		T_EQ(c, 'a');
 		shmpipe_close(r);
 		_exit(T_PASS);
 	}
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	/* Until the child holds the lock, ours may get it: wait for that. */
 	await_lock_holder(name, SHMPIPE_READ, pid);
 	char c;
 	EXPECT_TIMEOUTS(shmpipe_read(r, &c, 1, 0), shmpipe_read(r, &c, 1, 300));
-	start_alarms();
+	t_alarms_start(10, 10);
 	double t0 = t_now();
 	T_ERR(shmpipe_read(r, &c, 1, 300), ETIMEDOUT);
 	double took = t_now() - t0;
-	stop_alarms();
+	t_alarms_stop();
 	T_ASSERT(took >= 0.29 && took < 5);
-	T_ASSERT(alarms >= 5);
+	T_ASSERT(t_alarms() >= 5);
 
 	T_EQ(shmpipe_write(w, "ab", 2, 0), 2);
-	T_EQ(wait_child(pid, 5), T_PASS);
+	T_EQ(t_wait_within(pid, 5), T_PASS);
 	T_EQ(shmpipe_read(r, &c, 1, 1000), 1);
 	T_EQ(c, 'b');
 	shmpipe_close(r);
@@ -208,56 +117,56 @@ static void test_lock_wait(void)
 
 static void test_blocked_read_released(int with_signals)
 {
-	const char *name =
-		new_pipe(with_signals ? "rd-sig" : "rd", 100, SHMPIPE_STREAM);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	pid_t pid = spawn();
+	const char *name = t_pipe_create(with_signals ? "rd-sig" : "rd", 100,
+					 SHMPIPE_STREAM);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	pid_t pid = t_spawn();
 	if (pid == 0) {
-		shmpipe *r = open_pipe(name, SHMPIPE_READ);
+		shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 		if (with_signals)
-			start_alarms();
+			t_alarms_start(10, 10);
 		char buf[10];
 		T_EQ(shmpipe_read(r, buf, sizeof(buf), -1), 5);
 		T_ASSERT(memcmp(buf, "hello", 5) == 0);
-		T_ASSERT(!with_signals || alarms >= 10);
+		T_ASSERT(!with_signals || t_alarms() >= 10);
 		shmpipe_close(r);
 		_exit(T_PASS);
 	}
 	await_lock_holder(name, SHMPIPE_READ, pid);
 	t_sleep_ms(300);
-	T_ASSERT(running(pid));
+	T_ASSERT(t_running(pid));
 	T_EQ(shmpipe_write(w, "hello", 5, 0), 5);
-	T_EQ(wait_child(pid, 5), T_PASS);
+	T_EQ(t_wait_within(pid, 5), T_PASS);
 	shmpipe_close(w);
 }
 
 static void test_blocked_write_released(int with_signals)
 {
-	const char *name =
-		new_pipe(with_signals ? "wr-sig" : "wr", 100, SHMPIPE_STREAM);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+	const char *name = t_pipe_create(with_signals ? "wr-sig" : "wr", 100,
+					 SHMPIPE_STREAM);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 	char buf[100];
 	memset(buf, 'x', sizeof(buf));
 	T_EQ(shmpipe_write(w, buf, 90, 0), 90);
-	pid_t pid = spawn();
+	pid_t pid = t_spawn();
 	if (pid == 0) {
-		shmpipe *w2 = open_pipe(name, SHMPIPE_WRITE);
+		shmpipe *w2 = t_pipe_open(name, SHMPIPE_WRITE);
 		if (with_signals)
-			start_alarms();
+			t_alarms_start(10, 10);
 		T_EQ(shmpipe_write(w2, "0123456789ab", 12, -1), 12);
-		T_ASSERT(!with_signals || alarms >= 10);
+		T_ASSERT(!with_signals || t_alarms() >= 10);
 		shmpipe_close(w2);
 		_exit(T_PASS);
 	}
 	await_lock_holder(name, SHMPIPE_WRITE, pid);
 	t_sleep_ms(300);
-	T_ASSERT(running(pid));
+	T_ASSERT(t_running(pid));
 	T_EQ(shmpipe_read(r, buf, 1, 0), 1); /* 11 free: not enough */
 	t_sleep_ms(300);
-	T_ASSERT(running(pid));
+	T_ASSERT(t_running(pid));
 	T_EQ(shmpipe_read(r, buf, 1, 0), 1); /* 12 free */
-	T_EQ(wait_child(pid, 5), T_PASS);
+	T_EQ(t_wait_within(pid, 5), T_PASS);
 	T_EQ(shmpipe_read(r, buf, 88, 0), 88);
 	T_EQ(shmpipe_read(r, buf, sizeof(buf), 0), 12);
 	T_ASSERT(memcmp(buf, "0123456789ab", 12) == 0);
@@ -267,11 +176,11 @@ static void test_blocked_write_released(int with_signals)
 
 static void test_signals_do_not_shorten(void)
 {
-	const char *name = new_pipe("sig", 16, SHMPIPE_MESSAGE);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("sig", 16, SHMPIPE_MESSAGE);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	char buf[16];
-	start_alarms();
+	t_alarms_start(10, 10);
 	double t0 = t_now();
 	T_ERR(shmpipe_read(r, buf, sizeof(buf), 500), ETIMEDOUT);
 	double took_read = t_now() - t0;
@@ -279,10 +188,10 @@ static void test_signals_do_not_shorten(void)
 	t0 = t_now();
 	T_ERR(shmpipe_write(w, "x", 1, 500), ETIMEDOUT);
 	double took_write = t_now() - t0;
-	stop_alarms();
+	t_alarms_stop();
 	fprintf(stderr, "read %.3f s, write %.3f s, %d signals\n", took_read,
-		took_write, (int)alarms);
-	T_ASSERT(alarms >= 20);
+		took_write, t_alarms());
+	T_ASSERT(t_alarms() >= 20);
 	T_ASSERT(took_read >= 0.49 && took_read < 5);
 	T_ASSERT(took_write >= 0.49 && took_write < 5);
 	shmpipe_close(r);
@@ -291,13 +200,6 @@ static void test_signals_do_not_shorten(void)
 
 int main(void)
 {
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm;
-	sa.sa_flags = 0; /* no SA_RESTART: sleeping calls get EINTR */
-	sigemptyset(&sa.sa_mask);
-	T_EQ(sigaction(SIGALRM, &sa, NULL), 0);
-
 	test_empty_and_full(SHMPIPE_STREAM);
 	test_empty_and_full(SHMPIPE_MESSAGE);
 	test_lock_wait();

@@ -29,45 +29,12 @@
 #include "helpers.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* ------------------------------------------------- processes and sync */
-
-/* A child that is killed when this process ends, so a failing test never
- * leaves one running. */
-static pid_t spawn(void)
-{
-	pid_t parent = getpid();
-	pid_t pid = t_fork();
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(T_FAIL);
-	}
-	return pid;
-}
-
-static void say(int fd, char c)
-{
-	T_EQ(write(fd, &c, 1), 1);
-}
-
-/* The next byte from @fd, or 0 after 10 s or when the other end is gone. */
-static char hear(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	char c;
-	if (poll(&p, 1, 10000) != 1 || read(fd, &c, 1) != 1)
-		return 0;
-	return c;
-}
 
 /* Run @fn in a child that tells us 's' when it is stopped at the point of
  * interest, then SIGKILL it there and reap it. */
@@ -75,7 +42,7 @@ static void kill_at(void (*fn)(const char *name, int fd), const char *name)
 {
 	int sv[2];
 	T_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-	pid_t pid = spawn();
+	pid_t pid = t_spawn();
 	if (pid == 0) {
 		close(sv[0]);
 		fn(name, sv[1]);
@@ -83,29 +50,13 @@ static void kill_at(void (*fn)(const char *name, int fd), const char *name)
 		_exit(T_FAIL);
 	}
 	close(sv[1]);
-	char c = hear(sv[0]);
-	kill(pid, SIGKILL);
-	T_EQ(t_wait(pid), 128 + SIGKILL);
+	char c = t_hear(sv[0]);
+	t_kill_and_reap(pid);
 	close(sv[0]);
 	T_EQ(c, 's');
 }
 
-/* ---------------------------------------------------------------- pipes */
-
-static const char *new_pipe(const char *tag, size_t capacity, unsigned kind)
-{
-	const char *name = t_name(tag);
-	struct shmpipe_config cfg = { .capacity = capacity, .kind = kind };
-	T_OK(shmpipe_create(name, &cfg));
-	return name;
-}
-
-static shmpipe *open_pipe(const char *name, unsigned flags)
-{
-	shmpipe *p;
-	T_OK(shmpipe_open(&p, name, flags));
-	return p;
-}
+/* ----------------------------------------------------------------- data */
 
 static void fill(unsigned char *buf, size_t len, unsigned seed)
 {
@@ -126,9 +77,9 @@ static void check(const unsigned char *buf, size_t len, unsigned seed)
 static void test_reserve_commit_stream(void)
 {
 	const size_t cap = 4096; /* exactly one page: the ring's end is known */
-	const char *name = new_pipe("rc", cap, SHMPIPE_STREAM);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("rc", cap, SHMPIPE_STREAM);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	unsigned char buf[4096];
 	void *space;
 
@@ -177,9 +128,9 @@ static void test_reserve_commit_stream(void)
 
 static void test_reserve_commit_message(void)
 {
-	const char *name = new_pipe("rcm", 1000, SHMPIPE_MESSAGE);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("rcm", 1000, SHMPIPE_MESSAGE);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	unsigned char buf[1000];
 	void *space;
 	T_EQ(shmpipe_reserve(w, &space, 200, 0), 200);
@@ -207,9 +158,9 @@ static void test_reserve_commit_message(void)
 
 static void test_write_errors(void)
 {
-	const char *name = new_pipe("werr", 100, SHMPIPE_STREAM);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("werr", 100, SHMPIPE_STREAM);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	void *space;
 	char c;
 	T_ERR(shmpipe_commit(w, 0), EINVAL); /* nothing reserved */
@@ -241,9 +192,9 @@ static void test_write_errors(void)
 static void test_peek_release_stream(void)
 {
 	const size_t cap = 4096; /* = the ring */
-	const char *name = new_pipe("pr", cap, SHMPIPE_STREAM);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("pr", cap, SHMPIPE_STREAM);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	unsigned char buf[4096];
 	const void *ptr;
 
@@ -282,9 +233,9 @@ static void test_peek_release_stream(void)
 
 static void test_peek_release_message(void)
 {
-	const char *name = new_pipe("prm", 100, SHMPIPE_MESSAGE);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	const char *name = t_pipe_create("prm", 100, SHMPIPE_MESSAGE);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	const void *ptr;
 	T_EQ(shmpipe_write(w, "aaa", 3, 0), 3);
 	T_EQ(shmpipe_write(w, "bbbbb", 5, 0), 5);
@@ -308,34 +259,34 @@ static void test_peek_release_message(void)
 
 static void peek_and_stop(const char *name, int fd)
 {
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	const void *ptr;
 	T_EQ(shmpipe_peek(r, &ptr, 5000), 5);
 	T_ASSERT(memcmp(ptr, "first", 5) == 0);
-	say(fd, 's');
+	t_say(fd, 's');
 }
 
 static void read_and_stop(const char *name, int fd)
 {
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	char buf[16];
 	T_EQ(shmpipe_read(r, buf, sizeof(buf), 5000), 5);
 	T_ASSERT(memcmp(buf, "first", 5) == 0);
-	say(fd, 's');
+	t_say(fd, 's');
 }
 
 /* A reader dies between peek and release, another between read and using
  * what it read. */
 static void test_reader_killed(void)
 {
-	const char *name = new_pipe("rk", 100, SHMPIPE_MESSAGE);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+	const char *name = t_pipe_create("rk", 100, SHMPIPE_MESSAGE);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 	T_EQ(shmpipe_write(w, "first", 5, 0), 5);
 	T_EQ(shmpipe_write(w, "second", 6, 0), 6);
 
 	/* At-least-once: the peeked message is still there. */
 	kill_at(peek_and_stop, name);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
 	char buf[16];
 	double t0 = t_now();
 	T_EQ(shmpipe_read(r, buf, sizeof(buf), 5000), 5);
@@ -347,12 +298,12 @@ static void test_reader_killed(void)
 	 * whether or not its reader lived to use it. */
 	T_EQ(shmpipe_write(w, "first", 5, 0), 5);
 	/* "second" is first in line now: take it out of the way. */
-	r = open_pipe(name, SHMPIPE_READ);
+	r = t_pipe_open(name, SHMPIPE_READ);
 	T_EQ(shmpipe_read(r, buf, sizeof(buf), 0), 6);
 	shmpipe_close(r);
 	kill_at(read_and_stop, name);
 	T_EQ(shmpipe_write(w, "third", 5, 0), 5);
-	r = open_pipe(name, SHMPIPE_READ);
+	r = t_pipe_open(name, SHMPIPE_READ);
 	T_EQ(shmpipe_read(r, buf, sizeof(buf), 5000), 5);
 	T_ASSERT(memcmp(buf, "third", 5) == 0);
 	T_ERR(shmpipe_read(r, buf, sizeof(buf), 0), EAGAIN);
@@ -362,18 +313,18 @@ static void test_reader_killed(void)
 
 static void reserve_and_stop(const char *name, int fd)
 {
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 	void *space;
 	T_EQ(shmpipe_reserve(w, &space, 50, 5000), 50);
 	memset(space, 'J', 50);
-	say(fd, 's');
+	t_say(fd, 's');
 }
 
 static void test_writer_killed(unsigned kind)
 {
-	const char *name = new_pipe(kind ? "wkm" : "wk", 100, kind);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
+	const char *name = t_pipe_create(kind ? "wkm" : "wk", 100, kind);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
 	T_EQ(shmpipe_write(w, "before", 6, 0), 6);
 	kill_at(reserve_and_stop, name);
 	double t0 = t_now();
@@ -398,62 +349,37 @@ static void test_writer_killed(unsigned kind)
 	shmpipe_close(r);
 }
 
-static volatile sig_atomic_t alarms;
-
-static void on_alarm(int sig)
-{
-	(void)sig;
-	alarms++;
-}
-
-/* SIGALRM every @us microseconds (0: stop), handler without SA_RESTART. */
-static void alarms_every(long us)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm;
-	sigemptyset(&sa.sa_mask);
-	T_EQ(sigaction(SIGALRM, &sa, NULL), 0);
-	struct itimerval it = { { 0, us }, { 0, us } };
-	T_EQ(setitimer(ITIMER_REAL, &it, NULL), 0);
-}
-
 /* The same, harder: the dead writer is our own child, not reaped while we
  * wait for its lock (a zombie), and signals interrupt that wait every 5 ms
  * (as a profiler's would). */
 static void test_writer_killed_not_reaped(void)
 {
-	const char *name = new_pipe("wkz", 100, SHMPIPE_STREAM);
-	shmpipe *r = open_pipe(name, SHMPIPE_READ);
-	shmpipe *w = open_pipe(name, SHMPIPE_WRITE);
-	pid_t pid = spawn();
+	const char *name = t_pipe_create("wkz", 100, SHMPIPE_STREAM);
+	shmpipe *r = t_pipe_open(name, SHMPIPE_READ);
+	shmpipe *w = t_pipe_open(name, SHMPIPE_WRITE);
+	pid_t pid = t_spawn();
 	if (pid == 0) {
-		shmpipe *w2 = open_pipe(name, SHMPIPE_WRITE);
+		shmpipe *w2 = t_pipe_open(name, SHMPIPE_WRITE);
 		void *space;
 		T_EQ(shmpipe_reserve(w2, &space, 50, 5000), 50);
 		memset(space, 'J', 50);
 		raise(SIGKILL);
 		_exit(T_FAIL);
 	}
-	siginfo_t si = { 0 };
 	double end = t_now() + 10;
-	while (si.si_pid == 0 && t_now() < end) {
+	while (t_running(pid) && t_now() < end)
 		t_sleep_ms(5);
-		T_EQ(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT),
-		     0);
-	}
-	T_EQ(si.si_pid, pid); /* dead, and not reaped */
-	alarms = 0;
-	alarms_every(5000);
+	T_ASSERT(!t_running(pid)); /* dead, and not reaped */
+	t_alarms_start(5, 5);
 	double t0 = t_now();
 	ssize_t n = shmpipe_write(w, "after", 5, 5000);
 	double took = t_now() - t0;
-	alarms_every(0);
+	t_alarms_stop();
 	fprintf(stderr, "next write %.3f s after the writer died, %d signals\n",
-		took, (int)alarms);
+		took, t_alarms());
 	T_EQ(n, 5);
 	T_ASSERT(took < 5);
-	T_ASSERT(alarms > 0);
+	T_ASSERT(t_alarms() > 0);
 	T_EQ(t_wait(pid), 128 + SIGKILL);
 	char buf[100];
 	T_EQ(shmpipe_read(r, buf, sizeof(buf), 0), 5);

@@ -10,7 +10,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -68,8 +67,7 @@ static void creator(const char *name, int ready_fd)
 {
 	struct shmpipe_region_config cfg = {.size = REGION_SIZE, .init = mark};
 	shmpipe_region *r;
-	if (write(ready_fd, "s", 1) != 1)
-		_exit(T_FAIL);
+	t_say(ready_fd, 's');
 	int ret = shmpipe_region_create(&r, name, &cfg);
 	if (ret < 0) {
 		fprintf(stderr, "create: %s\n", shmpipe_strerror(ret));
@@ -111,12 +109,10 @@ int main(void)
 			creator(name, fds[1]);
 		}
 		close(fds[1]);
-		char c;
-		T_EQ(read(fds[0], &c, 1), 1);
+		T_EQ(t_hear(fds[0]), 's');
 		close(fds[0]);
 		t_sleep_ms(rand() % (max_delay + 1));
-		T_EQ(kill(pid, SIGKILL), 0);
-		T_EQ(t_wait(pid), 128 + SIGKILL);
+		t_kill_and_reap(pid);
 
 		shmpipe_region *r;
 		double t0 = t_now();

@@ -23,17 +23,6 @@ static void turns_init(struct turns *t)
 	T_ASSERT(pipe(t->to_parent) == 0);
 }
 
-static void turn_give(int fd)
-{
-	T_EQ(write(fd, "x", 1), 1);
-}
-
-static void turn_take(int fd)
-{
-	char c;
-	T_EQ(read(fd, &c, 1), 1);
-}
-
 /* After fork: each side keeps only its own ends, so that the death of the
  * other side reads as end-of-file instead of a hang. */
 static void turns_split(struct turns *t, int child)
@@ -68,14 +57,14 @@ static void test_region(void)
 		shmpipe_region *r;
 		T_OK(shmpipe_region_create(&r, name, &cfg));
 		strcpy(shmpipe_region_data(r), "old");
-		turn_give(t.to_parent[1]);
-		turn_take(t.to_child[0]); /* the parent replaced it */
+		t_say(t.to_parent[1], 'x');
+		T_EQ(t_hear(t.to_child[0]), 'x'); /* the parent replaced it */
 		T_EQ(shmpipe_region_size(r), 5000);
 		T_ASSERT(!strcmp(shmpipe_region_data(r), "old2"));
 		shmpipe_region_close(r);
 		_exit(T_PASS);
 	}
-	turn_take(t.to_parent[0]);
+	T_EQ(t_hear(t.to_parent[0]), 'x');
 
 	/* Refused, with the old region untouched. */
 	struct shmpipe_region_config cfg = {.size = 9000};
@@ -114,7 +103,7 @@ static void test_region(void)
 	T_EQ(t_wait(opener), T_PASS);
 
 	/* The creator of the old one still sees the old one. */
-	turn_give(t.to_child[1]);
+	t_say(t.to_child[1], 'x');
 	T_EQ(t_wait(pid), T_PASS);
 	T_ASSERT(!strcmp(old_data, "old2"));
 	T_ASSERT(!strcmp(shmpipe_region_data(fresh), "new"));
@@ -142,14 +131,14 @@ static void test_sem(void)
 		alarm(60);
 		shmpipe_sem *s;
 		T_OK(shmpipe_sem_create(&s, name, 3, 0, 0));
-		turn_give(t.to_parent[1]);
-		turn_take(t.to_child[0]);
+		t_say(t.to_parent[1], 'x');
+		T_EQ(t_hear(t.to_child[0]), 'x');
 		/* The parent took one from the old semaphore only. */
 		T_EQ(shmpipe_sem_value(s), 2);
 		shmpipe_sem_close(s);
 		_exit(T_PASS);
 	}
-	turn_take(t.to_parent[0]);
+	T_EQ(t_hear(t.to_parent[0]), 'x');
 
 	shmpipe_sem *s = (shmpipe_sem *)1;
 	T_ERR(shmpipe_sem_create(&s, name, 0, 0, 0), EEXIST);
@@ -183,7 +172,7 @@ static void test_sem(void)
 	T_EQ(t_wait(opener), T_PASS);
 	T_EQ(shmpipe_sem_value(fresh), 6);
 
-	turn_give(t.to_child[1]);
+	t_say(t.to_child[1], 'x');
 	T_EQ(t_wait(pid), T_PASS);
 	T_EQ(shmpipe_sem_value(old), 2);
 	shmpipe_sem_close(old);

@@ -7,46 +7,18 @@
 #include "helpers.h"
 
 #include <errno.h>
-#include <signal.h>
-#include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t alarms;
-
-static void on_alarm(int sig)
-{
-	(void)sig;
-	alarms++;
-}
-
-/* SIGALRM after @first_ms, then every @every_ms (0: once). */
-static void start_alarms(int first_ms, int every_ms)
-{
-	alarms = 0;
-	struct itimerval it = {
-		.it_value = {first_ms / 1000, (first_ms % 1000) * 1000},
-		.it_interval = {every_ms / 1000, (every_ms % 1000) * 1000},
-	};
-	T_EQ(setitimer(ITIMER_REAL, &it, NULL), 0);
-}
-
-static void stop_alarms(void)
-{
-	struct itimerval it = {0};
-	T_EQ(setitimer(ITIMER_REAL, &it, NULL), 0);
-}
 
 static void test_timeout(shmpipe_sem *s, int every_ms)
 {
-	start_alarms(300, every_ms);
+	t_alarms_start(300, every_ms);
 	double t0 = t_now();
 	T_ERR(shmpipe_sem_wait(s, 1000), ETIMEDOUT);
 	double took = t_now() - t0;
-	stop_alarms();
+	t_alarms_stop();
 	fprintf(stderr, "1 s wait, alarms every %d ms: %.3f s, %d signals\n",
-		every_ms, took, (int)alarms);
-	T_ASSERT(alarms >= 1); /* or this tested nothing */
+		every_ms, took, t_alarms());
+	T_ASSERT(t_alarms() >= 1); /* or this tested nothing */
 	if (took < 0.95 || took >= 5)
 		t_fail(__FILE__, __LINE__, "1000 ms wait took %.3f s", took);
 }
@@ -54,10 +26,10 @@ static void test_timeout(shmpipe_sem *s, int every_ms)
 /* A wait hit by signals, then posted by a child, succeeds. */
 static void test_posted(shmpipe_sem *s, int timeout_ms)
 {
-	start_alarms(100, 50);
+	t_alarms_start(100, 50);
 	pid_t pid = t_fork();
 	if (pid == 0) {
-		stop_alarms();
+		t_alarms_stop();
 		t_sleep_ms(700);
 		T_OK(shmpipe_sem_post(s));
 		_exit(T_PASS);
@@ -65,8 +37,8 @@ static void test_posted(shmpipe_sem *s, int timeout_ms)
 	double t0 = t_now();
 	T_OK(shmpipe_sem_wait(s, timeout_ms));
 	double took = t_now() - t0;
-	stop_alarms();
-	int seen = alarms;
+	t_alarms_stop();
+	int seen = t_alarms();
 	fprintf(stderr, "wait(%d) posted after %.3f s, %d signals\n",
 		timeout_ms, took, seen);
 	T_EQ(t_wait(pid), T_PASS);
@@ -77,13 +49,6 @@ static void test_posted(shmpipe_sem *s, int timeout_ms)
 
 int main(void)
 {
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm;
-	sa.sa_flags = 0; /* no SA_RESTART: sleeping calls get EINTR */
-	sigemptyset(&sa.sa_mask);
-	T_EQ(sigaction(SIGALRM, &sa, NULL), 0);
-
 	const char *name = t_name("sig");
 	shmpipe_sem *s;
 	T_OK(shmpipe_sem_create(&s, name, 0, 0, 0));

@@ -20,37 +20,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-static char await(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	T_EQ(poll(&p, 1, 10000), 1);
-	char c;
-	T_EQ(read(fd, &c, 1), 1);
-	return c;
-}
-
-/* Like t_wait(), but fail (after killing @pid) if it runs over @secs. */
-static int wait_within(pid_t pid, double secs)
-{
-	double end = t_now() + secs;
-	int st;
-	pid_t r;
-	while ((r = waitpid(pid, &st, WNOHANG)) == 0) {
-		if (t_now() > end) {
-			kill(pid, SIGKILL);
-			t_wait(pid);
-			t_fail(__FILE__, __LINE__,
-			       "pid %d still running after %.0f s", (int)pid,
-			       secs);
-		}
-		t_sleep_ms(10);
-	}
-	T_EQ(r, pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 static void test_exit_mode(int sig, const char *tag)
 {
@@ -74,15 +44,15 @@ static void test_exit_mode(int sig, const char *tag)
 					       SHMPIPE_OBJECT_REGION));
 		T_OK(shmpipe_shutdown_register(h, sem_name,
 					       SHMPIPE_OBJECT_SEM));
-		T_EQ(write(p[1], "r", 1), 1);
+		t_say(p[1], 'r');
 		t_sleep_ms(60000); /* a program without an event loop */
 		exit(T_FAIL);
 	}
-	T_EQ(await(p[0]), 'r');
+	T_EQ(t_hear(p[0]), 'r');
 	T_ASSERT(t_shm_exists("shmpipe.", region_name));
 	T_ASSERT(t_shm_exists("sem.shmpipe.", sem_name));
 	T_OK(kill(pid, sig));
-	T_EQ(wait_within(pid, 10), 128 + sig);
+	T_EQ(t_wait_within(pid, 10), 128 + sig);
 	T_ASSERT(!t_shm_exists("shmpipe.", region_name));
 	T_ASSERT(!t_shm_exists("sem.shmpipe.", sem_name));
 	close(p[0]);

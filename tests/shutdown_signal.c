@@ -13,23 +13,8 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static char await(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	T_EQ(poll(&p, 1, 10000), 1);
-	char c;
-	T_EQ(read(fd, &c, 1), 1);
-	return c;
-}
-
-static void notify(int fd, char c)
-{
-	T_EQ(write(fd, &c, 1), 1);
-}
 
 static void ignore(int sig)
 {
@@ -60,7 +45,7 @@ static void run_child(int sig, const char *region_name, const char *sem_name,
 	T_OK(shmpipe_sem_create(&sem, sem_name, 0, 0, 0));
 	T_OK(shmpipe_shutdown_register(h, region_name, SHMPIPE_OBJECT_REGION));
 	T_OK(shmpipe_shutdown_register(h, sem_name, SHMPIPE_OBJECT_SEM));
-	notify(fd, 'r');
+	t_say(fd, 'r');
 
 	/* The event loop: wait for the fd, as a program would. */
 	int n;
@@ -73,7 +58,7 @@ static void run_child(int sig, const char *region_name, const char *sem_name,
 	T_ASSERT(t_shm_exists("sem.shmpipe.", sem_name));
 
 	/* Now the parent sends another signal over and over. */
-	notify(fd, 'p');
+	t_say(fd, 'p');
 	int empty[2];
 	T_OK(pipe(empty));
 	char c;
@@ -106,27 +91,23 @@ static void test_signal(int sig, int other, const char *tag)
 	pid_t pid = t_fork();
 	if (pid == 0)
 		run_child(sig, region_name, sem_name, p[1]);
-	T_EQ(await(p[0]), 'r');
+	T_EQ(t_hear(p[0]), 'r');
 	T_OK(kill(pid, sig));
-	T_EQ(await(p[0]), 'p');
+	T_EQ(t_hear(p[0]), 'p');
 	/* Until it exits: a signal sent before it blocks is not lost on the
 	 * test, the next one interrupts the blocking call. */
 	double end = t_now() + 10;
-	int st;
-	pid_t w;
-	while ((w = waitpid(pid, &st, WNOHANG)) == 0 && t_now() < end) {
+	while (t_running(pid) && t_now() < end) {
 		kill(pid, other);
 		t_sleep_ms(50);
 	}
-	if (w == 0) {
+	if (t_running(pid)) {
 		kill(pid, SIGKILL);
 		t_wait(pid);
 		t_fail(__FILE__, __LINE__, "%s: blocking call not interrupted",
 		       tag);
 	}
-	T_EQ(w, pid);
-	T_ASSERT(WIFEXITED(st));
-	T_EQ(WEXITSTATUS(st), T_PASS);
+	T_EQ(t_wait(pid), T_PASS);
 	T_ASSERT(!t_shm_exists("shmpipe.", region_name));
 	T_ASSERT(!t_shm_exists("sem.shmpipe.", sem_name));
 	close(p[0]);

@@ -13,9 +13,7 @@
  */
 #include "helpers.h"
 
-#include <poll.h>
 #include <sched.h>
-#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,14 +57,10 @@ int main(void)
 		if (pid == 0)
 			run_updater(s, p[1]);
 		/* Wait for its first update, then let it run a little. */
-		struct pollfd pfd = {.fd = p[0], .events = POLLIN};
-		T_EQ(poll(&pfd, 1, 10000), 1);
-		char c;
-		T_EQ(read(p[0], &c, 1), 1);
+		T_EQ(t_hear(p[0]), 'r');
 		struct timespec ts = {0, (rand() % 2000) * 1000L};
 		nanosleep(&ts, NULL);
-		T_OK(kill(pid, SIGKILL));
-		T_EQ(t_wait(pid), 128 + SIGKILL);
+		t_kill_and_reap(pid);
 
 		int verdict = shmpipe_state_lock(s, 2000);
 		T_OK(verdict);

@@ -17,26 +17,11 @@
 #include "helpers.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
 #define DATA_SIZE 100
-
-static void notify(int fd, char c)
-{
-	T_EQ(write(fd, &c, 1), 1);
-}
-
-static char await(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	T_EQ(poll(&p, 1, 10000), 1);
-	char c;
-	T_EQ(read(fd, &c, 1), 1);
-	return c;
-}
 
 static void test_create_open_errors(void)
 {
@@ -117,12 +102,12 @@ static void test_held_elsewhere(shmpipe_state *s)
 	pid_t pid = t_fork();
 	if (pid == 0) {
 		T_EQ(shmpipe_state_lock(s, -1), 0);
-		notify(to_parent[1], 'l');
-		T_EQ(await(to_child[0]), 'u');
+		t_say(to_parent[1], 'l');
+		T_EQ(t_hear(to_child[0]), 'u');
 		T_EQ(shmpipe_state_unlock(s), (int)gen + 1);
 		exit(T_PASS);
 	}
-	T_EQ(await(to_parent[0]), 'l');
+	T_EQ(t_hear(to_parent[0]), 'l');
 
 	T_ERR(shmpipe_state_lock(s, 0), EBUSY);
 	double t0 = t_now();
@@ -134,7 +119,7 @@ static void test_held_elsewhere(shmpipe_state *s)
 	T_ERR(shmpipe_state_unlock(s), EPERM);
 	T_EQ(shmpipe_state_generation(s), gen);
 
-	notify(to_child[1], 'u');
+	t_say(to_child[1], 'u');
 	T_EQ(t_wait(pid), T_PASS);
 	T_EQ(shmpipe_state_generation(s), gen + 1);
 	/* Not held by anyone now: still refused, still not committed. */

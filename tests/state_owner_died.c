@@ -22,7 +22,6 @@
 #include "helpers.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ptrace.h>
@@ -47,47 +46,6 @@ static shmpipe_state *new_state(const char *tag)
 static struct pair *pair_of(shmpipe_state *s)
 {
 	return shmpipe_state_data(s);
-}
-
-static void notify(int fd, char c)
-{
-	T_EQ(write(fd, &c, 1), 1);
-}
-
-/* The next byte from @fd, failing the test after 10 s of silence. */
-static char await(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	T_EQ(poll(&p, 1, 10000), 1);
-	char c;
-	T_EQ(read(fd, &c, 1), 1);
-	return c;
-}
-
-/* Like t_wait(), but fail (after killing @pid) if it runs over @secs. */
-static int wait_within(pid_t pid, double secs)
-{
-	double end = t_now() + secs;
-	int st;
-	pid_t r;
-	while ((r = waitpid(pid, &st, WNOHANG)) == 0) {
-		if (t_now() > end) {
-			kill(pid, SIGKILL);
-			t_wait(pid);
-			t_fail(__FILE__, __LINE__,
-			       "pid %d still running after %.0f s", (int)pid,
-			       secs);
-		}
-		t_sleep_ms(10);
-	}
-	T_EQ(r, pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static void kill_and_reap(pid_t pid)
-{
-	T_OK(kill(pid, SIGKILL));
-	T_EQ(t_wait(pid), 128 + SIGKILL);
 }
 
 /* Whether @pid is asleep in a system call (state S in /proc/PID/stat). */
@@ -115,11 +73,11 @@ static pid_t fork_torn_holder(shmpipe_state *s)
 	if (pid == 0) {
 		T_EQ(shmpipe_state_lock(s, -1), 0);
 		pair_of(s)->a++;
-		notify(p[1], 'h');
+		t_say(p[1], 'h');
 		for (;;)
 			pause();
 	}
-	T_EQ(await(p[0]), 'h');
+	T_EQ(t_hear(p[0]), 'h');
 	close(p[0]);
 	close(p[1]);
 	return pid;
@@ -131,7 +89,7 @@ static void test_torn(void)
 	pid_t holder = fork_torn_holder(s);
 	/* Alive, it still holds the lock. */
 	T_ERR(shmpipe_state_lock(s, 0), EBUSY);
-	kill_and_reap(holder);
+	t_kill_and_reap(holder);
 
 	T_EQ(shmpipe_state_lock(s, 1000), SHMPIPE_STATE_TORN);
 	struct pair *d = pair_of(s);
@@ -154,7 +112,7 @@ static void test_torn(void)
  * 10 + the verdict. */
 static void run_survivor(shmpipe_state *s, int ready_fd, int timeout_ms)
 {
-	notify(ready_fd, 'w');
+	t_say(ready_fd, 'w');
 	int verdict = shmpipe_state_lock(s, timeout_ms);
 	T_OK(verdict);
 	struct pair *d = pair_of(s);
@@ -182,20 +140,19 @@ static void test_blocked_survivors(void)
 	pid_t w2 = t_fork();
 	if (w2 == 0)
 		run_survivor(s, p[1], 20000);
-	T_EQ(await(p[0]), 'w');
-	T_EQ(await(p[0]), 'w');
+	T_EQ(t_hear(p[0]), 'w');
+	T_EQ(t_hear(p[0]), 'w');
 	double end = t_now() + 5;
 	while (!(asleep(w1) && asleep(w2)) && t_now() < end)
 		t_sleep_ms(10);
 	t_sleep_ms(100);
 	/* Both are blocked: neither can have the lock, neither has exited. */
-	int st;
-	T_EQ(waitpid(w1, &st, WNOHANG), 0);
-	T_EQ(waitpid(w2, &st, WNOHANG), 0);
+	T_ASSERT(t_running(w1));
+	T_ASSERT(t_running(w2));
 
-	kill_and_reap(holder);
-	int r1 = wait_within(w1, 5);
-	int r2 = wait_within(w2, 5);
+	t_kill_and_reap(holder);
+	int r1 = t_wait_within(w1, 5);
+	int r2 = t_wait_within(w2, 5);
 	/* Exactly one was told TORN (and repaired), the other got 0. */
 	T_EQ(r1 + r2, 10 + 10 + SHMPIPE_STATE_TORN);
 	T_ASSERT(r1 == 10 || r1 == 10 + SHMPIPE_STATE_TORN);
@@ -220,12 +177,12 @@ static void test_killed_after_unlock(void)
 		pair_of(s)->a = 1;
 		pair_of(s)->b = 1;
 		T_EQ(shmpipe_state_unlock(s), 1);
-		notify(p[1], 'u');
+		t_say(p[1], 'u');
 		for (;;)
 			pause();
 	}
-	T_EQ(await(p[0]), 'u');
-	kill_and_reap(pid);
+	T_EQ(t_hear(p[0]), 'u');
+	t_kill_and_reap(pid);
 	T_EQ(shmpipe_state_lock(s, 1000), 0);
 	T_EQ(pair_of(s)->a, 1);
 	T_EQ(pair_of(s)->b, 1);
@@ -238,7 +195,7 @@ static void test_killed_after_unlock(void)
 static void test_repairer_dies(void)
 {
 	shmpipe_state *s = new_state("repairer");
-	kill_and_reap(fork_torn_holder(s));
+	t_kill_and_reap(fork_torn_holder(s));
 	int p[2];
 	T_OK(pipe(p));
 	pid_t repairer = t_fork();
@@ -246,12 +203,12 @@ static void test_repairer_dies(void)
 		/* Report the verdict, then die halfway through the repair. */
 		char verdict = (char)('0' + shmpipe_state_lock(s, 1000));
 		pair_of(s)->a = 7;
-		notify(p[1], verdict);
+		t_say(p[1], verdict);
 		for (;;)
 			pause();
 	}
-	T_EQ(await(p[0]), '0' + SHMPIPE_STATE_TORN);
-	kill_and_reap(repairer);
+	T_EQ(t_hear(p[0]), '0' + SHMPIPE_STATE_TORN);
+	t_kill_and_reap(repairer);
 
 	T_EQ(shmpipe_state_lock(s, 1000), SHMPIPE_STATE_TORN);
 	T_EQ(shmpipe_state_generation(s), 0);
@@ -341,7 +298,7 @@ static int kill_inside_lock(pid_t pid)
 		else if (marker && nr == SYS_exit_group)
 			break;
 	}
-	kill_and_reap(pid);
+	t_kill_and_reap(pid);
 	return found;
 }
 
@@ -355,7 +312,7 @@ static void kill_inside_unlock(shmpipe_state *s, pid_t pid)
 		T_ASSERT(++steps < 1000000);
 		T_EQ(step(pid, PTRACE_SINGLESTEP), 0);
 	}
-	kill_and_reap(pid);
+	t_kill_and_reap(pid);
 }
 
 static void test_owner_died(void)
@@ -384,11 +341,11 @@ static void test_owner_died(void)
 	T_OK(pipe(p));
 	pid_t waiter = t_fork();
 	if (waiter == 0) {
-		notify(p[1], 'w');
+		t_say(p[1], 'w');
 		T_EQ(shmpipe_state_wait(s, before, -1), 0);
 		exit(T_PASS);
 	}
-	T_EQ(await(p[0]), 'w');
+	T_EQ(t_hear(p[0]), 'w');
 	double end = t_now() + 5;
 	while (!asleep(waiter) && t_now() < end)
 		t_sleep_ms(10);
@@ -398,7 +355,7 @@ static void test_owner_died(void)
 	T_EQ(shmpipe_state_generation(s), before + 1);
 	/* The update is committed: the waiter must see it, though its
 	 * author died before it could wake anyone, and nobody locks. */
-	T_EQ(wait_within(waiter, 5), T_PASS);
+	T_EQ(t_wait_within(waiter, 5), T_PASS);
 	close(p[0]);
 	close(p[1]);
 	T_EQ(shmpipe_state_lock(s, 1000), SHMPIPE_STATE_OWNER_DIED);

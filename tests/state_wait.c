@@ -13,47 +13,9 @@
 #include "helpers.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define WAITERS 3
-
-static char await(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	T_EQ(poll(&p, 1, 10000), 1);
-	char c;
-	T_EQ(read(fd, &c, 1), 1);
-	return c;
-}
-
-/* Like t_wait(), but fail (after killing @pid) if it runs over @secs. */
-static int wait_within(pid_t pid, double secs)
-{
-	double end = t_now() + secs;
-	int st;
-	pid_t r;
-	while ((r = waitpid(pid, &st, WNOHANG)) == 0) {
-		if (t_now() > end) {
-			kill(pid, SIGKILL);
-			t_wait(pid);
-			t_fail(__FILE__, __LINE__,
-			       "pid %d still running after %.0f s", (int)pid,
-			       secs);
-		}
-		t_sleep_ms(10);
-	}
-	T_EQ(r, pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static void still_running(pid_t pid)
-{
-	int st;
-	T_EQ(waitpid(pid, &st, WNOHANG), 0);
-}
 
 static void lock_unlock(shmpipe_state *s)
 {
@@ -73,7 +35,7 @@ static void unlock_in_other_process(const char *name)
 		shmpipe_state_close(o);
 		exit(T_PASS);
 	}
-	T_EQ(wait_within(pid, 10), T_PASS);
+	T_EQ(t_wait_within(pid, 10), T_PASS);
 }
 
 /* Fork a waiter for a change from @seen; it says 'w' on @fd first and
@@ -82,7 +44,7 @@ static pid_t fork_waiter(shmpipe_state *s, uint64_t seen, int fd)
 {
 	pid_t pid = t_fork();
 	if (pid == 0) {
-		T_EQ(write(fd, "w", 1), 1);
+		t_say(fd, 'w');
 		T_EQ(shmpipe_state_wait(s, seen, -1), 0);
 		T_ASSERT(shmpipe_state_generation(s) != seen);
 		exit(T_PASS);
@@ -128,15 +90,15 @@ static void test_woken_by_other_process(shmpipe_state *s, const char *name)
 	for (int i = 0; i < WAITERS; i++)
 		pids[i] = fork_waiter(s, gen, p[1]);
 	for (int i = 0; i < WAITERS; i++)
-		T_EQ(await(p[0]), 'w');
+		T_EQ(t_hear(p[0]), 'w');
 	/* Nothing changed: they must all still be waiting. */
 	t_sleep_ms(200);
 	for (int i = 0; i < WAITERS; i++)
-		still_running(pids[i]);
+		T_ASSERT(t_running(pids[i]));
 
 	unlock_in_other_process(name);
 	for (int i = 0; i < WAITERS; i++)
-		T_EQ(wait_within(pids[i], 5), T_PASS);
+		T_EQ(t_wait_within(pids[i], 5), T_PASS);
 	T_EQ(shmpipe_state_generation(s), gen + 1);
 	close(p[0]);
 	close(p[1]);
@@ -149,25 +111,24 @@ static void test_killed_waiter(shmpipe_state *s, const char *name)
 	T_OK(pipe(p));
 	pid_t victim = fork_waiter(s, gen, p[1]);
 	pid_t other = fork_waiter(s, gen, p[1]);
-	T_EQ(await(p[0]), 'w');
-	T_EQ(await(p[0]), 'w');
+	T_EQ(t_hear(p[0]), 'w');
+	T_EQ(t_hear(p[0]), 'w');
 	t_sleep_ms(100);
-	still_running(victim);
-	T_OK(kill(victim, SIGKILL));
-	T_EQ(t_wait(victim), 128 + SIGKILL);
+	T_ASSERT(t_running(victim));
+	t_kill_and_reap(victim);
 
 	/* The dead waiter held nothing: no verdict, no wait. */
 	T_EQ(shmpipe_state_lock(s, 1000), 0);
 	T_EQ(shmpipe_state_generation(s), gen);
 	T_EQ(shmpipe_state_unlock(s), (int)gen + 1);
-	T_EQ(wait_within(other, 5), T_PASS);
+	T_EQ(t_wait_within(other, 5), T_PASS);
 
 	/* And the others go on locking and waiting as before. */
 	uint64_t now = shmpipe_state_generation(s);
 	pid_t waiter = fork_waiter(s, now, p[1]);
-	T_EQ(await(p[0]), 'w');
+	T_EQ(t_hear(p[0]), 'w');
 	unlock_in_other_process(name);
-	T_EQ(wait_within(waiter, 5), T_PASS);
+	T_EQ(t_wait_within(waiter, 5), T_PASS);
 	T_EQ(shmpipe_state_generation(s), now + 1);
 	close(p[0]);
 	close(p[1]);
