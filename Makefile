@@ -42,6 +42,7 @@ EXAMPLES  := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 TEST_PROGS := $(patsubst tests/%.c,$(B)/tests/%,$(filter-out tests/helpers.c,$(wildcard tests/*.c)))
 TEST_SCRIPTS := $(filter-out tests/run.sh,$(wildcard tests/*.sh))
 MANPAGES  := $(wildcard man/*.[0-9])
+BENCHES   := $(patsubst bench/%.c,$(B)/%,$(wildcard bench/*.c))
 
 .PHONY: all lib check install uninstall demo clean deps bench
 all: lib $(CLI) $(EXAMPLES) $(TEST_PROGS) $(BENCHES)
@@ -78,7 +79,6 @@ $(B)/examples/%: examples/%.c $(STATIC) | $(B)/examples
 $(B)/tests/%: tests/%.c tests/helpers.c tests/helpers.h $(STATIC) | $(B)/tests
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< tests/helpers.c $(STATIC) $(LDLIBS)
 
-BENCHES := $(patsubst bench/%.c,$(B)/%,$(wildcard bench/*.c))
 $(B)/%: bench/%.c $(STATIC)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 

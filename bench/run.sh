@@ -1,6 +1,7 @@
 #!/bin/bash
 # bench/run.sh - `make bench`: the buffered pipe against kernel pipes, side
-# by side, unpinned and pinned; QUICK=1 for a short look. Results go to
+# by side, unpinned and pinned, then the bridge against socat, mbuffer and
+# nc (bench/bridge_bench.sh); QUICK=1 for a short look. Results go to
 # stdout and bench/results/latest.txt.
 set -eu
 b=${B:?}
@@ -14,3 +15,4 @@ args=()
 	"$b/pipe_bench" "${args[@]}"
 	"$b/pipe_bench" "${args[@]}" --pin
 } | tee "$out"
+bench/bridge_bench.sh # appends its table to $out

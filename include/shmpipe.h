@@ -539,8 +539,10 @@ SHMPIPE_API int shmpipe_release(shmpipe *p, size_t len);
  * shmpipe_fd - a file descriptor that poll/epoll report readable (reader
  * handle: data or end of file is there) or writable (writer handle: there
  * is room for at least one byte, or one message header plus a byte). Level
- * triggered; like any readiness it may be spurious (another reader took
- * the data): read with timeout 0 and expect -EAGAIN. Owned by the handle
+ * triggered; like any readiness it may be spurious (another process took
+ * the data or filled the pipe; the fd follows such changes within about
+ * 50 ms, and at once when a call of this handle returns -EAGAIN): read or
+ * write with timeout 0 and expect -EAGAIN. Owned by the handle
  * (do not close it); made on first call, served by a thread of the handle.
  * Errors: -EMFILE, -ENOMEM, -EAGAIN (no thread).
  */

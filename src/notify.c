@@ -51,6 +51,22 @@ static void sleep_on(shmpipe *p, _Atomic uint64_t *pos, uint64_t seen,
 	atomic_store(&p->notify_waiting_on, NULL);
 }
 
+/* While ready, the thread does not follow every write and read of the
+ * pipe (that would cost the other side a futex wake per call): it sleeps
+ * until this handle finds nothing to do (a poke from pipe.c), or a slice
+ * passes. Readiness may thus stay set up to a slice after another process
+ * emptied (or filled) the pipe: a spurious readiness, as on any fd. */
+static void sleep_ready(shmpipe *p)
+{
+	struct timespec slice;
+	shmpipe__deadline(&slice, NOTIFY_SLICE_MS);
+	uint32_t s = atomic_load_explicit(&p->notify_poke, memory_order_acquire);
+	atomic_store(&p->notify_waiting_on, &p->notify_poke);
+	if (!atomic_load(&p->notify_stop))
+		shmpipe__futex_wait(&p->notify_poke, s, &slice);
+	atomic_store(&p->notify_waiting_on, NULL);
+}
+
 static int initial_level(shmpipe *p)
 {
 	return p->role == ROLE_READ
@@ -79,9 +95,8 @@ static void *notify_main(void *arg)
 			if (ready != level)
 				set_level(p->notify_fd, level_value(p, ready));
 			level = ready;
-			if (ready) /* wait for a reader to take data */
-				sleep_on(p, &sh->head, head, &sh->space_seq,
-					 &sh->writers_waiting);
+			if (ready)
+				sleep_ready(p);
 			else /* wait for a writer */
 				sleep_on(p, &sh->tail, tail, &sh->data_seq,
 					 &sh->readers_waiting);
@@ -91,9 +106,8 @@ static void *notify_main(void *arg)
 				set_level(p->notify_fd, level_value(p, ready));
 			level = ready;
 			if (ready)
-				sleep_on(p, &sh->tail, tail, &sh->data_seq,
-					 &sh->readers_waiting);
-			else
+				sleep_ready(p);
+			else /* wait for a reader to make room */
 				sleep_on(p, &sh->head, head, &sh->space_seq,
 					 &sh->writers_waiting);
 		}

@@ -327,8 +327,13 @@ static int wait_change(shmpipe *p, _Atomic uint64_t *pos, uint64_t seen,
 		       _Atomic uint32_t *seq, _Atomic uint32_t *waiting,
 		       unsigned role, int slice_ms, struct wait_ctx *w)
 {
-	if (w->timeout_ms == 0)
+	if (w->timeout_ms == 0) {
+		if (p->notify_fd >= 0) { /* the fd's readiness is stale */
+			atomic_fetch_add(&p->notify_poke, 1);
+			shmpipe__futex_wake(&p->notify_poke, 1);
+		}
 		return -EAGAIN;
+	}
 	if (w->timeout_ms > 0 && !shmpipe__ms_left(&w->abs))
 		return -ETIMEDOUT; /* even if the word keeps changing */
 	if (p->spin_us) {

@@ -141,6 +141,9 @@ struct shmpipe {
 	_Atomic int notify_stop;
 	int notify_level; /* readiness when the thread started */
 	_Atomic(_Atomic uint32_t *) notify_waiting_on;
+	/* Bumped when a call of this handle found nothing to do (-EAGAIN):
+	 * the thread then looks again at once (see notify.c). */
+	_Atomic uint32_t notify_poke;
 	uint64_t notify_last_reap_ns;
 };
 
