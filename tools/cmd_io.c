@@ -163,16 +163,30 @@ static int remote_write(struct io_opts *o)
 		return EXIT_ERROR;
 	uint64_t moved = 0;
 	int r = copy_fd(0, fd, -1, &moved);
-	if (r < 0) {
-		cli_error(r, "write: sending to %s", o->connect);
-		close(fd);
+	if (r == 0) {
+		/* The bridge sends nothing: wait for its close. */
+		char sink[256];
+		ssize_t n;
+		shutdown(fd, SHUT_WR);
+		while ((n = read(fd, sink, sizeof(sink))) > 0 ||
+		       (n < 0 && errno == EINTR))
+			;
+		r = n < 0 ? -errno : 0;
+	}
+	close(fd);
+	if (r == -ECONNRESET || r == -EPIPE) {
+		/* a reset, not an orderly close: the bridge refused or cut
+		 * off a unit */
+		fprintf(stderr, "shmpipe: write: %s reset the connection: not "
+				"everything sent went in (a wrong token, or a "
+				"unit too large or cut off: its log says which)\n",
+			o->connect);
 		return EXIT_ERROR;
 	}
-	shutdown(fd, SHUT_WR);
-	char sink[256]; /* the bridge sends nothing: wait for its close */
-	while (read(fd, sink, sizeof(sink)) > 0)
-		;
-	close(fd);
+	if (r < 0) {
+		cli_error(r, "write: sending to %s", o->connect);
+		return EXIT_ERROR;
+	}
 	return EXIT_OK;
 }
 

@@ -230,6 +230,11 @@ int cmd_serve(int argc, char **argv)
 	if (r < 0) {
 		if (r == -ENOENT || r == -EPROTO)
 			cli_pipe_error(r, "serve", serve_name);
+		else if (r == -EPERM) /* the log line names the address */
+			fprintf(stderr, "shmpipe: serve '%s': a non-loopback "
+					"address needs --token-file F (or "
+					"--insecure)\n",
+				serve_name);
 		else
 			fprintf(stderr, "shmpipe: serve '%s': %s\n", serve_name,
 				shmpipe_strerror(r));
