@@ -555,6 +555,14 @@ SHMPIPE_API int shmpipe_fd(shmpipe *p);
  */
 SHMPIPE_API int shmpipe_set_spin(shmpipe *p, unsigned spin_us);
 
+/*
+ * shmpipe_room - the largest unit a write could take right now without
+ * waiting: the bytes free (stream) or the longest message that fits
+ * (message), 0 when full. A snapshot: other writers may take it first.
+ * -EBADMSG when the pipe is corrupt.
+ */
+SHMPIPE_API ssize_t shmpipe_room(shmpipe *p);
+
 /* Capacity and kind of an open pipe. */
 SHMPIPE_API size_t shmpipe_capacity(const shmpipe *p);
 SHMPIPE_API unsigned shmpipe_kind(const shmpipe *p);

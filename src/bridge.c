@@ -98,7 +98,8 @@ struct shmpipe_bridge {
 	int out_eof;
 	size_t max_unit;
 	int message;
-	struct conn *conns;	  /* list of all */
+	struct conn *conns;	  /* list of all, oldest first */
+	struct conn *conns_tail;
 	struct conn *blocked;	  /* IN: waiting for room in the pipe */
 	struct conn *fifo;	  /* OUT: the FIFO front, read like a socket */
 	char fifo_path[PATH_MAX];
@@ -359,6 +360,30 @@ static void publish_stats(shmpipe_bridge *b)
 			      memory_order_relaxed);
 }
 
+static void list_remove(shmpipe_bridge *b, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		b->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		b->conns_tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void list_append(shmpipe_bridge *b, struct conn *c)
+{
+	c->prev = b->conns_tail;
+	c->next = NULL;
+	if (b->conns_tail)
+		b->conns_tail->next = c;
+	else
+		b->conns = c;
+	b->conns_tail = c;
+}
+
 static void unblock(shmpipe_bridge *b, struct conn *c)
 {
 	struct conn **pp = &b->blocked;
@@ -393,12 +418,7 @@ static void conn_close(shmpipe_bridge *b, struct conn *c, const char *why)
 		logf_(b, "connection closed: %s", why);
 	conn_interest(b, c, 0);
 	close(c->fd);
-	if (c->prev)
-		c->prev->next = c->next;
-	else if (b->conns == c)
-		b->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	list_remove(b, c);
 	if (c == b->fifo)
 		b->fifo = NULL;
 	if (!c->is_fifo)
@@ -433,10 +453,7 @@ static struct conn *conn_new(shmpipe_bridge *b, int fd, int is_fifo)
 	c->is_fifo = is_fifo;
 	c->authed = !b->token || is_fifo;
 	c->last_ns = shmpipe__now_ns();
-	c->next = b->conns;
-	if (b->conns)
-		b->conns->prev = c;
-	b->conns = c;
+	list_append(b, c);
 	return c;
 }
 
@@ -552,11 +569,15 @@ static int commit_units(shmpipe_bridge *b, struct conn *c)
 		if (framing == SHMPIPE_FRAMING_LINES && b->message) {
 			len--; /* a message pipe gets the line without \n */
 		} else if (framing == SHMPIPE_FRAMING_LINES) {
-			/* stream: all whole lines that fit, in one write */
-			const unsigned char *last = memrchr(
-				c->buf + done, '\n',
-				c->len - done < b->max_unit ? c->len - done
-							    : b->max_unit);
+			/* stream: the whole lines that fit in the room there
+			 * is now (at least the first), in one write */
+			ssize_t room = shmpipe_room(b->pipe);
+			size_t lim = c->len - done < b->max_unit ? c->len - done
+								 : b->max_unit;
+			if (room > 0 && (size_t)room < lim)
+				lim = (size_t)room > f.size ? (size_t)room : f.size;
+			const unsigned char *last =
+				memrchr(c->buf + done, '\n', lim);
 			span = len = (size_t)(last - (c->buf + done)) + 1;
 		} else if (framing == SHMPIPE_FRAMING_LEN32 && !b->message) {
 			unit = c->buf + done;
@@ -637,15 +658,11 @@ static int raw_recv_zero_copy(shmpipe_bridge *b, struct conn *c)
 	if (room == -EAGAIN) {
 		/* Not a whole chunk free: take whatever fits, down to 1 byte,
 		 * so a small pipe still moves (a raw unit is any chunk). */
-		uint64_t cap = shmpipe_capacity(b->pipe);
-		struct shmpipe_stats st;
-		shmpipe_stat_handle(b->pipe, &st);
-		size_t freeb = (size_t)(cap - st.fill);
-		if (b->message)
-			freeb = freeb >= 16 ? (freeb - 8) & ~(size_t)7 : 0;
-		if (!freeb)
+		ssize_t freeb = shmpipe_room(b->pipe);
+		if (freeb <= 0)
 			return 0;
-		room = shmpipe_reserve(b->pipe, &dst, freeb < want ? freeb : want, 0);
+		room = shmpipe_reserve(b->pipe, &dst,
+				       (size_t)freeb < want ? (size_t)freeb : want, 0);
 		if (room == -EAGAIN)
 			return 0;
 	}
@@ -864,23 +881,22 @@ static void fifo_tick(shmpipe_bridge *b);
 /* Hand units to idle connections while the pipe has some. */
 static void out_distribute(shmpipe_bridge *b)
 {
-	int empty = 0, moved = 1;
-	while (moved && !empty) {
-		moved = 0;
-		for (struct conn *c = b->conns, *next; c; c = next) {
-			next = c->next;
-			if (c->is_fifo || !c->authed || c->len)
-				continue;
-			int r = out_take(b, c);
-			if (r == 0 && shmpipe_next_size(b->pipe, 0) == 0)
-				b->out_eof = 1; /* no writer: look again later */
-			if (r <= 0) {
-				empty = 1;
-				break;
-			}
-			moved = 1;
-			out_send(b, c);
-		}
+	/* Round robin: a connection that got a unit goes to the end of the
+	 * list, so units that come one at a time take turns. */
+	for (;;) {
+		struct conn *c = b->conns;
+		while (c && (c->is_fifo || !c->authed || c->len))
+			c = c->next;
+		if (!c)
+			break;
+		int r = out_take(b, c);
+		if (r == 0 && shmpipe_next_size(b->pipe, 0) == 0)
+			b->out_eof = 1; /* no writer: look again later */
+		if (r <= 0)
+			break;
+		list_remove(b, c);
+		list_append(b, c);
+		out_send(b, c); /* may close c */
 	}
 	/* Watch the pipe only while some connection can take a unit (and
 	 * not at end of file, where it would stay readable). */

@@ -967,6 +967,18 @@ SHMPIPE_API int shmpipe_set_spin(shmpipe *p, unsigned spin_us)
 	return 0;
 }
 
+SHMPIPE_API ssize_t shmpipe_room(shmpipe *p)
+{
+	uint64_t tail, head;
+	int r = load_positions(p, &tail, &head);
+	if (r < 0)
+		return r;
+	uint64_t room = p->g.capacity - (tail - head);
+	if (p->g.kind == SHMPIPE_MESSAGE)
+		room = room >= 2 * MSG_HEADER ? (room - MSG_HEADER) & ~7ull : 0;
+	return (ssize_t)room;
+}
+
 SHMPIPE_API size_t shmpipe_capacity(const shmpipe *p)
 {
 	return (size_t)p->g.capacity;
