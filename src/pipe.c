@@ -646,13 +646,25 @@ static int next_unit(shmpipe *p, uint64_t head, uint64_t avail,
  * Reader side, lock held: wait until data is there. Returns the bytes
  * available (> 0) with *@head, 0 at end of file, or an error.
  */
-static int64_t wait_for_data(shmpipe *p, uint64_t *head, struct wait_ctx *w)
+static int64_t wait_for_data(shmpipe *p, uint64_t *head, uint64_t want,
+			     struct wait_ctx *w)
 {
 	for (;;) {
-		uint64_t tail;
+		/* The other side's position, as last seen, first: it only
+		 * grows, so a stale tail can only underestimate the data
+		 * (whole records: a tail is only ever published at a record's
+		 * end), and re-reading it (a cache miss while the writer works
+		 * on that line) is needed only when it shows less than
+		 * @want. */
+		*head = atomic_load_explicit(&p->sh->head, memory_order_acquire);
+		uint64_t tail = p->seen_tail;
+		if (tail - *head - 1 < p->g.capacity && tail - *head >= want &&
+		    !(p->g.kind == SHMPIPE_MESSAGE && ((tail | *head) & 7)))
+			return (int64_t)(tail - *head);
 		int r = load_positions(p, &tail, head);
 		if (r < 0)
 			return r;
+		p->seen_tail = tail;
 		if (tail != *head)
 			return (int64_t)(tail - *head);
 		if (at_eof(p))
@@ -673,11 +685,19 @@ static int64_t wait_for_space(shmpipe *p, uint64_t need, int partial,
 			      uint64_t *tail, struct wait_ctx *w)
 {
 	for (;;) {
-		uint64_t head;
+		/* As for readers: the head as last seen first (see above). */
+		*tail = atomic_load_explicit(&p->sh->tail, memory_order_acquire);
+		uint64_t head = p->seen_head;
+		uint64_t room = p->g.capacity - (*tail - head);
+		if (*tail - head <= p->g.capacity &&
+		    !(p->g.kind == SHMPIPE_MESSAGE && ((*tail | head) & 7)) &&
+		    (room >= need || (partial && room > 0)))
+			return (int64_t)room;
 		int r = load_positions(p, tail, &head);
 		if (r < 0)
 			return r;
-		uint64_t room = p->g.capacity - (*tail - head);
+		p->seen_head = head;
+		room = p->g.capacity - (*tail - head);
 		if (room >= need || (partial && room > 0))
 			return (int64_t)room;
 		r = wait_change(p, &p->sh->head, head, &p->sh->space_seq,
@@ -860,10 +880,15 @@ SHMPIPE_API ssize_t shmpipe_commit(shmpipe *p, size_t used)
 
 /* Lock held: wait for the next unit. >0 its length (message) or bytes
  * available (stream), 0 end of file, <0 error. */
-static int64_t next_readable(shmpipe *p, struct wait_ctx *w, uint64_t *head,
-			     uint64_t *payload, uint64_t *len, uint64_t *span)
+/* @want: for a stream, how many bytes the caller could take (a read
+ * returns as many as are there, up to that); a message needs one. */
+static int64_t next_readable(shmpipe *p, struct wait_ctx *w, uint64_t want,
+			     uint64_t *head, uint64_t *payload, uint64_t *len,
+			     uint64_t *span)
 {
-	int64_t avail = wait_for_data(p, head, w);
+	if (p->g.kind == SHMPIPE_MESSAGE)
+		want = 1;
+	int64_t avail = wait_for_data(p, head, want, w);
 	if (avail <= 0)
 		return avail;
 	int r = next_unit(p, *head, (uint64_t)avail, payload, len, span);
@@ -887,7 +912,7 @@ SHMPIPE_API ssize_t shmpipe_read(shmpipe *p, void *buf, size_t len,
 	if (r < 0)
 		return r;
 	uint64_t head, payload, n, span;
-	int64_t got = next_readable(p, &w, &head, &payload, &n, &span);
+	int64_t got = next_readable(p, &w, len, &head, &payload, &n, &span);
 	if (got > 0 && p->g.kind == SHMPIPE_MESSAGE && n > len) {
 		got = -EMSGSIZE; /* stays in the pipe */
 	} else if (got > 0) {
@@ -912,7 +937,8 @@ SHMPIPE_API ssize_t shmpipe_next_size(shmpipe *p, int timeout_ms)
 	if (r < 0)
 		return r;
 	uint64_t head, payload, n, span;
-	int64_t got = next_readable(p, &w, &head, &payload, &n, &span);
+	int64_t got = next_readable(p, &w, UINT64_MAX, &head, &payload, &n,
+				    &span);
 	side_unlock(p);
 	return (ssize_t)got;
 }
@@ -930,7 +956,8 @@ SHMPIPE_API ssize_t shmpipe_peek(shmpipe *p, const void **ptr, int timeout_ms)
 	if (r < 0)
 		return r;
 	uint64_t head, payload, n, span;
-	int64_t got = next_readable(p, &w, &head, &payload, &n, &span);
+	int64_t got = next_readable(p, &w, UINT64_MAX, &head, &payload, &n,
+				    &span);
 	if (got <= 0) {
 		side_unlock(p);
 		return (ssize_t)got;

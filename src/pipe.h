@@ -130,6 +130,9 @@ struct shmpipe {
 	uint32_t lock_me; /* LOCK_OWNER(slot, generation) */
 	unsigned spin_us;
 	uint64_t last_reap_ns;
+	/* The other side's position as this handle last read it (wait_for_*
+	 * in pipe.c): positions only grow, so it is a safe lower bound. */
+	uint64_t seen_tail, seen_head;
 	/* zero-copy state */
 	size_t reserved;
 	uint64_t reserved_tail;
