@@ -313,7 +313,7 @@ static double pingpong_shm(int iters, unsigned spin_us)
 		_exit(0);
 	}
 	place(0);
-	shmpipe *out, *in;
+	shmpipe *out = NULL, *in = NULL;
 	int r = shmpipe_open(&out, pipe_name, SHMPIPE_WRITE | ex);
 	if (r < 0 || (r = shmpipe_open(&in, pipe_name2, SHMPIPE_READ | ex)) < 0)
 		die("open", r);
