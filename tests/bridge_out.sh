@@ -142,10 +142,11 @@ for framing in lines len32; do
 			fail "$k: readers"
 		wait_field "$name" bytes_buffered 0
 		stop "$SERVE_PID"
-		# Stream: before it reads (only once both are connected), the
-		# first reader's socket takes a few MB at most, so the second
-		# gets some. Messages: the bridge may well send all to one.
-		some=$([ -n "$kind" ] && echo 0 || echo 1)
+		# Either reader may get everything: loopback TCP buffers can
+		# grow to hold the whole backlog before the second reader
+		# connects (seen in CI). What must hold: no unit split between
+		# them, nothing lost or duplicated.
+		some=0
 		if [ $framing = lines ]; then
 			check_shares 1200000 $some "$tmp/b1" "$tmp/b2" || fail "$k: shares of the two readers"
 		else
