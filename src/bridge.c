@@ -428,19 +428,25 @@ static void conn_close(shmpipe_bridge *b, struct conn *c, const char *why)
 	publish_stats(b);
 }
 
-static int conn_reserve(struct conn *c, size_t want)
+/* Make *@buf (of *@cap bytes) hold at least @want bytes. */
+static int grow(unsigned char **buf, size_t *cap, size_t want)
 {
-	if (c->cap >= want)
+	if (*cap >= want)
 		return 0;
-	size_t ncap = c->cap ? c->cap : 4096;
+	size_t ncap = *cap ? *cap : 4096;
 	while (ncap < want)
 		ncap *= 2;
-	unsigned char *nb = realloc(c->buf, ncap);
+	unsigned char *nb = realloc(*buf, ncap);
 	if (!nb)
 		return -ENOMEM;
-	c->buf = nb;
-	c->cap = ncap;
+	*buf = nb;
+	*cap = ncap;
 	return 0;
+}
+
+static int conn_reserve(struct conn *c, size_t want)
+{
+	return grow(&c->buf, &c->cap, want);
 }
 
 static struct conn *conn_new(shmpipe_bridge *b, int fd, int is_fifo)
@@ -838,39 +844,57 @@ static size_t stream_piece(const shmpipe_bridge *b, const unsigned char *p,
 
 /* Move one unit from the pipe into @c (which has nothing in flight).
  * 1 moved, 0 the pipe has nothing, <0 error. */
-static int out_take(shmpipe_bridge *b, struct conn *c)
+/*
+ * Take the next unit from @from, framed for an outgoing connection or the
+ * FIFO (a message pipe's message gets its newline or length prefix; a
+ * stream goes in pieces ending on whole units), into *@buf. Returns 1
+ * with *@len the framed size and *@payload the unit's size, 0 when the
+ * pipe has nothing, or an error.
+ */
+static int take_framed(shmpipe_bridge *b, shmpipe *from, unsigned char **buf,
+		       size_t *cap, size_t *len, size_t *payload)
 {
 	const void *p;
-	ssize_t n = shmpipe_peek(b->pipe, &p, 0);
+	ssize_t n = shmpipe_peek(from, &p, 0);
 	if (n == -EAGAIN || n == 0)
 		return 0;
 	if (n < 0)
 		return (int)n;
-	size_t len = (size_t)n, head = 0, tail = 0;
-	if (!b->message)
-		len = stream_piece(b, p, len);
-	if (b->message && b->cfg.framing == SHMPIPE_FRAMING_LEN32)
-		head = 4;
-	if (b->message && b->cfg.framing == SHMPIPE_FRAMING_LINES)
-		tail = 1;
-	if (conn_reserve(c, head + len + tail) < 0) {
-		shmpipe_release(b->pipe, 0);
+	size_t unit = b->message ? (size_t)n : stream_piece(b, p, (size_t)n);
+	size_t head = b->message && b->cfg.framing == SHMPIPE_FRAMING_LEN32;
+	size_t tail = b->message && b->cfg.framing == SHMPIPE_FRAMING_LINES;
+	head *= 4;
+	if (grow(buf, cap, head + unit + tail) < 0) {
+		shmpipe_release(from, 0);
 		return -ENOMEM;
 	}
+	unsigned char *out = *buf;
 	if (head) {
-		c->buf[0] = (unsigned char)(len >> 24);
-		c->buf[1] = (unsigned char)(len >> 16);
-		c->buf[2] = (unsigned char)(len >> 8);
-		c->buf[3] = (unsigned char)len;
+		out[0] = (unsigned char)(unit >> 24);
+		out[1] = (unsigned char)(unit >> 16);
+		out[2] = (unsigned char)(unit >> 8);
+		out[3] = (unsigned char)unit;
 	}
-	memcpy(c->buf + head, p, len);
+	memcpy(out + head, p, unit);
 	if (tail)
-		c->buf[head + len] = '\n';
-	shmpipe_release(b->pipe, len);
-	c->len = head + len + tail;
+		out[head + unit] = '\n';
+	shmpipe_release(from, unit);
+	*len = head + unit + tail;
+	*payload = unit;
+	return 1;
+}
+
+/* Move one unit from the pipe into @c (which has nothing in flight).
+ * 1 moved, 0 the pipe has nothing, <0 error. */
+static int out_take(shmpipe_bridge *b, struct conn *c)
+{
+	size_t payload;
+	int r = take_framed(b, b->pipe, &c->buf, &c->cap, &c->len, &payload);
+	if (r <= 0)
+		return r;
 	c->sent = 0;
 	b->st.units++;
-	b->st.bytes += len;
+	b->st.bytes += payload;
 	return 1;
 }
 
@@ -983,35 +1007,10 @@ static void fifo_pump(shmpipe_bridge *b)
 				b->fifo_sent += (size_t)n;
 		}
 		b->fifo_len = b->fifo_sent = 0;
-		const void *p;
-		ssize_t n = shmpipe_peek(b->fifo_pipe, &p, 0);
-		if (n <= 0)
+		size_t payload;
+		if (take_framed(b, b->fifo_pipe, &b->fifo_buf, &b->fifo_cap,
+				&b->fifo_len, &payload) <= 0)
 			break;
-		size_t len = (size_t)n;
-		if (!b->message && len > RAW_CHUNK)
-			len = RAW_CHUNK;
-		size_t head = b->message && b->cfg.framing == SHMPIPE_FRAMING_LEN32 ? 4 : 0;
-		size_t tail = b->message && b->cfg.framing == SHMPIPE_FRAMING_LINES;
-		if (b->fifo_cap < head + len + tail) {
-			unsigned char *nb = realloc(b->fifo_buf, head + len + tail);
-			if (!nb) {
-				shmpipe_release(b->fifo_pipe, 0);
-				return;
-			}
-			b->fifo_buf = nb;
-			b->fifo_cap = head + len + tail;
-		}
-		if (head) {
-			b->fifo_buf[0] = (unsigned char)(len >> 24);
-			b->fifo_buf[1] = (unsigned char)(len >> 16);
-			b->fifo_buf[2] = (unsigned char)(len >> 8);
-			b->fifo_buf[3] = (unsigned char)len;
-		}
-		memcpy(b->fifo_buf + head, p, len);
-		if (tail)
-			b->fifo_buf[head + len] = '\n';
-		shmpipe_release(b->fifo_pipe, len);
-		b->fifo_len = head + len + tail;
 	}
 	fd_interest(b, b->fifo_fd, &b->fifo_fd_ep, &b->fifo_fd_events, 0);
 	fd_interest(b, shmpipe_fd(b->fifo_pipe), &b->fifo_pipe_ep,

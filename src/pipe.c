@@ -898,29 +898,49 @@ static int64_t next_readable(shmpipe *p, struct wait_ctx *w, uint64_t want,
 	return *len ? (int64_t)*len : -EBADMSG;
 }
 
-SHMPIPE_API ssize_t shmpipe_read(shmpipe *p, void *buf, size_t len,
-				 int timeout_ms)
+/* The unit next_readable() found. */
+struct unit {
+	uint64_t head, payload, len, span;
+};
+
+/* Start a read of the reader handle @p: take the side lock and wait for
+ * the next unit. Returns its length (> 0) with the lock held, or 0 (end
+ * of file) / an error with the lock released. */
+static int64_t read_begin(shmpipe *p, int timeout_ms, uint64_t want,
+			  struct unit *u)
 {
 	int r = check_role(p, ROLE_READ);
 	if (r < 0)
 		return r;
-	if (len == 0)
-		return 0;
 	struct wait_ctx w;
 	wait_begin(&w, timeout_ms);
 	r = side_lock(p, &w);
 	if (r < 0)
 		return r;
-	uint64_t head, payload, n, span;
-	int64_t got = next_readable(p, &w, len, &head, &payload, &n, &span);
-	if (got > 0 && p->g.kind == SHMPIPE_MESSAGE && n > len) {
+	int64_t got = next_readable(p, &w, want, &u->head, &u->payload,
+				    &u->len, &u->span);
+	if (got <= 0)
+		side_unlock(p);
+	return got;
+}
+
+SHMPIPE_API ssize_t shmpipe_read(shmpipe *p, void *buf, size_t len,
+				 int timeout_ms)
+{
+	if (len == 0)
+		return check_role(p, ROLE_READ);
+	struct unit u;
+	int64_t got = read_begin(p, timeout_ms, len, &u);
+	if (got <= 0)
+		return (ssize_t)got;
+	if (p->g.kind == SHMPIPE_MESSAGE && u.len > len) {
 		got = -EMSGSIZE; /* stays in the pipe */
-	} else if (got > 0) {
-		if (p->g.kind == SHMPIPE_STREAM && n > len)
-			n = span = len;
-		memcpy(buf, p->g.ring + payload, n);
-		consume(p, head, span, n);
-		got = (int64_t)n;
+	} else {
+		if (p->g.kind == SHMPIPE_STREAM && u.len > len)
+			u.len = u.span = len;
+		memcpy(buf, p->g.ring + u.payload, u.len);
+		consume(p, u.head, u.span, u.len);
+		got = (int64_t)u.len;
 	}
 	side_unlock(p);
 	return (ssize_t)got;
@@ -928,46 +948,29 @@ SHMPIPE_API ssize_t shmpipe_read(shmpipe *p, void *buf, size_t len,
 
 SHMPIPE_API ssize_t shmpipe_next_size(shmpipe *p, int timeout_ms)
 {
-	int r = check_role(p, ROLE_READ);
-	if (r < 0)
-		return r;
-	struct wait_ctx w;
-	wait_begin(&w, timeout_ms);
-	r = side_lock(p, &w);
-	if (r < 0)
-		return r;
-	uint64_t head, payload, n, span;
-	int64_t got = next_readable(p, &w, UINT64_MAX, &head, &payload, &n,
-				    &span);
-	side_unlock(p);
+	struct unit u;
+	int64_t got = read_begin(p, timeout_ms, UINT64_MAX, &u);
+	if (got > 0)
+		side_unlock(p);
 	return (ssize_t)got;
 }
 
 SHMPIPE_API ssize_t shmpipe_peek(shmpipe *p, const void **ptr, int timeout_ms)
 {
-	int r = check_role(p, ROLE_READ);
-	if (r < 0)
-		return r;
-	if (!ptr)
-		return -EINVAL;
-	struct wait_ctx w;
-	wait_begin(&w, timeout_ms);
-	r = side_lock(p, &w);
-	if (r < 0)
-		return r;
-	uint64_t head, payload, n, span;
-	int64_t got = next_readable(p, &w, UINT64_MAX, &head, &payload, &n,
-				    &span);
-	if (got <= 0) {
-		side_unlock(p);
-		return (ssize_t)got;
+	if (!ptr) {
+		int r = check_role(p, ROLE_READ);
+		return r < 0 ? r : -EINVAL;
 	}
+	struct unit u;
+	int64_t got = read_begin(p, timeout_ms, UINT64_MAX, &u);
+	if (got <= 0)
+		return (ssize_t)got;
 	p->peeked_active = 1;
-	p->peeked_head = head;
-	p->peeked_len = n;
-	p->peeked_span = span;
-	*ptr = p->g.ring + payload;
-	return (ssize_t)n;
+	p->peeked_head = u.head;
+	p->peeked_len = u.len;
+	p->peeked_span = u.span;
+	*ptr = p->g.ring + u.payload;
+	return (ssize_t)u.len;
 }
 
 SHMPIPE_API int shmpipe_release(shmpipe *p, size_t len)
