@@ -93,14 +93,17 @@ static void test_stream(const char *name, size_t cap)
 	T_OK(shmpipe_stat(name, &st));
 	T_EQ(st.readers, 0); /* nobody to make room */
 
-	/* Exactly L bytes, in several writes, none of which waits. */
+	/* Exactly L bytes, in several writes, none of which waits; room()
+	 * says how much more fits at each step. */
 	uint64_t written = 0;
 	while (written < cap) {
+		T_EQ(shmpipe_room(w), cap - written);
 		size_t n = cap - written < CHUNK ? cap - written : CHUNK;
 		fill(buf, written, n);
 		T_EQ(shmpipe_write(w, buf, n, 0), n);
 		written += n;
 	}
+	T_EQ(shmpipe_room(w), 0);
 	expect_full(w, 1);
 
 	/* A reader takes k bytes: exactly k more fit. */
@@ -170,8 +173,10 @@ static void test_message(const char *name, size_t cap)
 		size_t room = cap - cap / span(len) * span(len);
 		if (room >= span(1)) { /* the largest message the rest holds */
 			size_t last = (room - 8) & ~(size_t)7;
+			T_EQ(shmpipe_room(w), last);
 			T_EQ(shmpipe_write(w, buf, last, 0), last);
 		}
+		T_EQ(shmpipe_room(w), 0);
 		expect_full(w, 0);
 		/* One message out: room for exactly one more of its size. */
 		T_EQ(shmpipe_read(r, buf, len, 0), len);
