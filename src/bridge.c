@@ -346,18 +346,7 @@ static void conn_interest(shmpipe_bridge *b, struct conn *c, unsigned events)
 
 static void publish_stats(shmpipe_bridge *b)
 {
-	struct pipe_bridge_counters *bc = &b->pipe->sh->bridge;
-	atomic_store_explicit(&bc->accepted, b->st.accepted, memory_order_relaxed);
-	atomic_store_explicit(&bc->refused, b->st.refused, memory_order_relaxed);
-	atomic_store_explicit(&bc->active, b->st.active, memory_order_relaxed);
-	atomic_store_explicit(&bc->units, b->st.units, memory_order_relaxed);
-	atomic_store_explicit(&bc->bytes, b->st.bytes, memory_order_relaxed);
-	atomic_store_explicit(&bc->partial_discarded, b->st.partial_discarded,
-			      memory_order_relaxed);
-	atomic_store_explicit(&bc->token_failures, b->st.token_failures,
-			      memory_order_relaxed);
-	atomic_store_explicit(&bc->oversize, b->st.oversize,
-			      memory_order_relaxed);
+	shmpipe__pipe_bridge_publish(b->pipe, &b->st);
 }
 
 static void list_remove(shmpipe_bridge *b, struct conn *c)
@@ -1319,7 +1308,7 @@ SHMPIPE_API int shmpipe_bridge_open(shmpipe_bridge **out,
 		if (r < 0)
 			goto fail;
 	}
-	b->pipe->sh->bridge.pid = (uint32_t)getpid();
+	shmpipe__pipe_bridge_claim(b->pipe);
 	publish_stats(b);
 	*out = b;
 	return 0;
@@ -1356,10 +1345,8 @@ SHMPIPE_API void shmpipe_bridge_close(shmpipe_bridge *b)
 		if (b->listeners[i].is_unix)
 			unlink(b->listeners[i].unix_path);
 	}
-	if (b->pipe) {
-		uint32_t me = (uint32_t)getpid();
-		atomic_compare_exchange_strong(&b->pipe->sh->bridge.pid, &me, 0);
-	}
+	if (b->pipe)
+		shmpipe__pipe_bridge_release(b->pipe);
 	if (b->fifo_fd >= 0)
 		close(b->fifo_fd);
 	if (b->fifo_made)

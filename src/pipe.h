@@ -84,12 +84,15 @@ struct pipe_shared {
 
 	_Alignas(CACHELINE) struct pipe_slot slots[PIPE_SLOTS];
 
-	/* Counters of the bridge serving this pipe, if any (bridge.c
-	 * writes them, `shmpipe stat` shows them while pid is alive). */
+	/* Counters of the bridge serving this pipe, if any (the bridge
+	 * publishes them through shmpipe__pipe_bridge_publish(), `shmpipe
+	 * stat` shows them while pid is alive). idle_closed came in 0.2.0,
+	 * after the others, so that older segments keep their layout. */
 	struct pipe_bridge_counters {
 		_Alignas(CACHELINE) _Atomic uint32_t pid;
 		_Atomic uint64_t accepted, refused, active, units, bytes;
 		_Atomic uint64_t partial_discarded, token_failures, oversize;
+		_Atomic uint64_t idle_closed;
 	} bridge;
 };
 _Static_assert(offsetof(struct pipe_shared, tail) == 64, "pipe layout");
@@ -173,5 +176,13 @@ int shmpipe__pipe_eof(struct pipe_shared *sh, uint64_t *last_reap_ns);
 int shmpipe__pipe_writable(shmpipe *p);
 int shmpipe__pipe_readable(shmpipe *p, uint64_t *last_reap_ns);
 void shmpipe__notify_stop(shmpipe *p);
+
+/* The bridge serving @p (stat.c): claim the pipe's bridge counters for
+ * this process, publish its counters there, and give them up (only if
+ * still ours). */
+void shmpipe__pipe_bridge_claim(shmpipe *p);
+void shmpipe__pipe_bridge_publish(shmpipe *p,
+				  const struct shmpipe_bridge_stats *st);
+void shmpipe__pipe_bridge_release(shmpipe *p);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 static int snapshot(const struct pipe_shared *sh, const struct pipe_geometry *g,
 		    struct shmpipe_stats *st)
@@ -64,6 +65,7 @@ static int snapshot(const struct pipe_shared *sh, const struct pipe_geometry *g,
 		st->bridge.partial_discarded = atomic_load(&bc->partial_discarded);
 		st->bridge.token_failures = atomic_load(&bc->token_failures);
 		st->bridge.oversize = atomic_load(&bc->oversize);
+		st->bridge.idle_closed = atomic_load(&bc->idle_closed);
 	}
 	for (int i = 0; i < PIPE_SLOTS; i++) {
 		uint64_t o = atomic_load(&sh->slots[i].owner);
@@ -111,4 +113,32 @@ SHMPIPE_API int shmpipe_list(int (*fn)(const char *name, void *arg), void *arg)
 	if (!fn)
 		return -EINVAL;
 	return shmpipe__shm_list(SHMPIPE__PREFIX, fn, arg);
+}
+
+void shmpipe__pipe_bridge_claim(shmpipe *p)
+{
+	atomic_store(&p->sh->bridge.pid, (uint32_t)getpid());
+}
+
+/* Relaxed: each counter is a figure on its own; readers want no order. */
+void shmpipe__pipe_bridge_publish(shmpipe *p,
+				  const struct shmpipe_bridge_stats *st)
+{
+	struct pipe_bridge_counters *bc = &p->sh->bridge;
+	const memory_order o = memory_order_relaxed;
+	atomic_store_explicit(&bc->accepted, st->accepted, o);
+	atomic_store_explicit(&bc->refused, st->refused, o);
+	atomic_store_explicit(&bc->active, st->active, o);
+	atomic_store_explicit(&bc->units, st->units, o);
+	atomic_store_explicit(&bc->bytes, st->bytes, o);
+	atomic_store_explicit(&bc->partial_discarded, st->partial_discarded, o);
+	atomic_store_explicit(&bc->token_failures, st->token_failures, o);
+	atomic_store_explicit(&bc->oversize, st->oversize, o);
+	atomic_store_explicit(&bc->idle_closed, st->idle_closed, o);
+}
+
+void shmpipe__pipe_bridge_release(shmpipe *p)
+{
+	uint32_t me = (uint32_t)getpid();
+	atomic_compare_exchange_strong(&p->sh->bridge.pid, &me, 0);
 }
