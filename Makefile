@@ -12,6 +12,11 @@ INCLUDEDIR ?= $(PREFIX)/include
 BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DATADIR    ?= $(PREFIX)/share
+DOCDIR     ?= $(DATADIR)/doc/shmpipe
+COMPLETIONDIR ?= $(DATADIR)/bash-completion/completions
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 
 CC      ?= cc
 ifeq ($(origin CC),default)
@@ -42,7 +47,7 @@ EXAMPLES  := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 TEST_PROGS := $(patsubst tests/%.c,$(B)/tests/%,$(filter-out tests/helpers.c,$(wildcard tests/*.c)))
 TEST_SCRIPTS := $(filter-out tests/run.sh,$(wildcard tests/*.sh))
 MANPAGES  := $(wildcard man/*.[0-9])
-BENCHES   := $(patsubst bench/%.c,$(B)/%,$(wildcard bench/*.c))
+BENCHES   := $(patsubst bench/%.c,$(B)/%,$(filter-out bench/common.c,$(wildcard bench/*.c)))
 
 .PHONY: all lib check install uninstall demo clean deps bench
 all: lib $(CLI) $(EXAMPLES) $(TEST_PROGS) $(BENCHES)
@@ -66,7 +71,9 @@ $(SHARED): $(LIB_OBJS) src/libshmpipe.map
 
 # Generated at install time, so it names the PREFIX that install was given.
 PC_SED := -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|'
+	  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	  -e 's|@BINDIR@|$(BINDIR)|' -e 's|@DOCDIR@|$(DOCDIR)|'
+UNIT      := shmpipe-serve@.service
 
 # The CLI and the programs below link the static library: they run from the
 # build tree without LD_LIBRARY_PATH. The shared one is tested by install.sh.
@@ -79,8 +86,9 @@ $(B)/examples/%: examples/%.c $(STATIC) | $(B)/examples
 $(B)/tests/%: tests/%.c tests/helpers.c tests/helpers.h $(STATIC) | $(B)/tests
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< tests/helpers.c $(STATIC) $(LDLIBS)
 
-$(B)/%: bench/%.c $(STATIC)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+# Every bench links bench/common.c (bench/bench.h): the side-by-side runner.
+$(B)/%: bench/%.c bench/common.c bench/bench.h $(STATIC)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Ibench $(LDFLAGS) -o $@ $< bench/common.c $(STATIC) $(LDLIBS) -lm
 
 bench: $(BENCHES) $(CLI)
 	@scripts/deps.sh bench
@@ -101,7 +109,9 @@ demo: all
 
 install: lib $(CLI)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
-		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+		$(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSTEMDUNITDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DOCDIR)
 	install -m 644 include/shmpipe.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
@@ -111,12 +121,19 @@ install: lib $(CLI)
 	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/
 	for m in $(MANPAGES); do \
 		install -m 644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/; done
+	install -m 644 dist/bash-completion/shmpipe $(DESTDIR)$(COMPLETIONDIR)/shmpipe
+	sed $(PC_SED) dist/systemd/$(UNIT).in > $(DESTDIR)$(SYSTEMDUNITDIR)/$(UNIT)
+	install -m 644 dist/systemd/shmpipe.sysusers $(DESTDIR)$(SYSUSERSDIR)/shmpipe.conf
+	install -m 644 dist/systemd/shmpipe-serve.env.example CHANGELOG.md $(DESTDIR)$(DOCDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/shmpipe.h $(DESTDIR)$(LIBDIR)/libshmpipe.a \
 		$(DESTDIR)$(LIBDIR)/libshmpipe.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 		$(DESTDIR)$(LIBDIR)/libshmpipe.so $(DESTDIR)$(PKGCONFIGDIR)/shmpipe.pc \
-		$(DESTDIR)$(BINDIR)/shmpipe
+		$(DESTDIR)$(BINDIR)/shmpipe $(DESTDIR)$(COMPLETIONDIR)/shmpipe \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/$(UNIT) $(DESTDIR)$(SYSUSERSDIR)/shmpipe.conf \
+		$(DESTDIR)$(DOCDIR)/shmpipe-serve.env.example $(DESTDIR)$(DOCDIR)/CHANGELOG.md
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
 	for m in $(MANPAGES); do \
 		rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}; done
 

@@ -19,11 +19,14 @@ for group in "$@"; do
 		want socat socat
 		want nc netcat-openbsd
 		want ip iproute2
+		want groff groff-base
+		want mandoc mandoc
 		;;
 	bench)
 		want socat socat
 		want nc netcat-openbsd
 		want mbuffer mbuffer
+		want python3 python3
 		want gnuplot gnuplot-nox
 		;;
 	ci)
