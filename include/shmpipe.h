@@ -387,14 +387,17 @@ SHMPIPE_API int shmpipe_shutdown_close(shmpipe_shutdown *h);
  *                   returns 1..len bytes, as soon as any are there.
  *  SHMPIPE_MESSAGE  one write is one message; one read returns one whole
  *                   message. Each message occupies 8 bytes of header plus
- *                   its length rounded up to 8 in the buffer, so a message
- *                   longer than capacity - 8 can never fit (-EMSGSIZE).
+ *                   its length rounded up to 8 in the buffer; a message
+ *                   for which that sum exceeds the capacity can never fit
+ *                   (-EMSGSIZE).
  *                   Writing 0 bytes writes nothing and returns 0, as on a
  *                   pipe: there are no empty messages (0 is end of file).
  *
- * Timeouts: -1 waits forever, 0 never waits (-EAGAIN), > 0 milliseconds on
- * CLOCK_MONOTONIC (-ETIMEDOUT). A full pipe blocks writers: nothing is ever
- * dropped. Signals do not interrupt waits (the deadline still holds).
+ * Timeouts: -1 (any negative value) waits forever, 0 never waits (-EAGAIN),
+ * > 0 milliseconds on CLOCK_MONOTONIC (-ETIMEDOUT). A full pipe blocks
+ * writers: nothing is ever dropped. Signals do not interrupt waits (the
+ * deadline still holds). With a spin budget (shmpipe_set_spin()) a wait may
+ * overrun a shorter deadline by up to that budget.
  *
  * Persistence and end of file: data stays in the pipe until read, even
  * while no process has it open. A read of an empty pipe returns 0 (end of
@@ -405,7 +408,8 @@ SHMPIPE_API int shmpipe_shutdown_close(shmpipe_shutdown *h);
  * A writer is never told that readers are gone (no EPIPE): the data waits.
  *
  * Crash safety: a process killed at any instruction leaves the pipe usable.
- * Writers exclude each other with a robust mutex, as do readers; a dead
+ * Writers exclude each other with a lock word of our own that names the
+ * holder (no pthread object lives in the pipe), as do readers; a dead
  * holder's lock is recovered by the next locker. A write becomes visible by
  * one store of the write position after all its bytes are in place, so a
  * half-written message is never seen and a committed one is never lost.
@@ -428,8 +432,12 @@ SHMPIPE_API int shmpipe_shutdown_close(shmpipe_shutdown *h);
  * writer blocked on a full pipe holds the writer lock: the other readers
  * (writers) queue behind it, and time out on the lock if they must.
  *
- * Handles: one handle may be used by one thread at a time. Do not use a
- * handle in a child after fork(): open a new one there.
+ * Handles: one handle may be used by one thread at a time. Do not use, or
+ * close, a handle in a child after fork() (closing would free the parent's
+ * attachment): open a new one there.
+ *
+ * Every function below returns -EINVAL for a NULL pointer where it needs an
+ * object, a name or a result.
  */
 typedef struct shmpipe shmpipe;
 
@@ -451,7 +459,12 @@ struct shmpipe_config {
  * @cfg may be NULL for all defaults. Its pages are reserved now.
  * Errors: -EEXIST it exists (without SHMPIPE_REPLACE); -ENOSPC /dev/shm
  * cannot hold it; -EINVAL bad kind, flags, or capacity (message pipes need
- * at least 16 bytes); -EFBIG capacity too large to map; name errors.
+ * at least 16 bytes); -EFBIG capacity too large to map; -ENOENT no
+ * /dev/shm; -EACCES, -EPERM (replacing another user's object); -EMFILE,
+ * -ENFILE, -ENOMEM; -EOPNOTSUPP the object cannot be linked into place;
+ * name errors. A creator killed mid-way leaves nothing under @name; with
+ * SHMPIPE_REPLACE (or where /dev/shm lacks O_TMPFILE) it may leave a hidden
+ * /dev/shm/.shmpipe-tmp.PID.* file.
  */
 SHMPIPE_API int shmpipe_create(const char *name,
 			       const struct shmpipe_config *cfg);
@@ -468,8 +481,10 @@ SHMPIPE_API int shmpipe_create(const char *name,
  * shmpipe_open - attach to the pipe @name as a reader or a writer.
  * Errors: -ENOENT no such pipe; -EPROTO not a pipe (another object type,
  * magic or version); -EBADMSG corrupt header; -EUSERS all 64 attachment
- * slots are taken by live processes; -EINVAL bad flags; -EBUSY an exclusive
- * handle of that side exists (with SHMPIPE_EXCLUSIVE); -EACCES; name errors.
+ * slots are taken by live processes; -EINVAL bad flags; -EBUSY the side's
+ * lock could not be had within about 1 s (an exclusive handle of that side
+ * exists, or, with SHMPIPE_EXCLUSIVE, a plain handle is blocked in a call);
+ * -EACCES; -ELOOP @name is a symbolic link; -EMFILE, -ENOMEM; name errors.
  */
 SHMPIPE_API int shmpipe_open(shmpipe **out, const char *name, unsigned flags);
 
@@ -477,7 +492,9 @@ SHMPIPE_API int shmpipe_open(shmpipe **out, const char *name, unsigned flags);
  * readers of an empty pipe see end of file. The data stays. */
 SHMPIPE_API void shmpipe_close(shmpipe *p);
 
-/* Remove the name of a pipe (open handles keep working). -ENOENT, names. */
+/* Remove the name of a pipe (open handles keep working). It removes the
+ * shmpipe object of that name whatever its type. Errors: -ENOENT, -EACCES,
+ * -EPERM, name errors. */
 SHMPIPE_API int shmpipe_unlink(const char *name);
 
 /*
@@ -485,7 +502,9 @@ SHMPIPE_API int shmpipe_unlink(const char *name);
  * Returns the count written (len, or less only for a stream write longer
  * than the capacity that timed out part way); -EAGAIN / -ETIMEDOUT when
  * nothing could be written in time; -EMSGSIZE a message that can never fit;
- * -EBADF not a writer handle; -EBADMSG the pipe is corrupt.
+ * -EBADF not a writer handle; -EBUSY this handle has a reservation open
+ * (shmpipe_commit() it first); -EINVAL @len above SSIZE_MAX; -EBADMSG the
+ * pipe is corrupt.
  */
 SHMPIPE_API ssize_t shmpipe_write(shmpipe *p, const void *buf, size_t len,
 				  int timeout_ms);
@@ -496,7 +515,8 @@ SHMPIPE_API ssize_t shmpipe_write(shmpipe *p, const void *buf, size_t len,
  * nothing); -EAGAIN / -ETIMEDOUT nothing in
  * time; -EMSGSIZE the next message is longer than @len (it stays in the
  * pipe: shmpipe_next_size() tells its size); -EBADF not a reader handle;
- * -EBADMSG corrupt.
+ * -EBUSY this handle has a peek open (shmpipe_release() first); -EBADMSG
+ * corrupt.
  */
 SHMPIPE_API ssize_t shmpipe_read(shmpipe *p, void *buf, size_t len,
 				 int timeout_ms);
@@ -516,8 +536,8 @@ SHMPIPE_API ssize_t shmpipe_next_size(shmpipe *p, int timeout_ms);
  * publishes nothing). Between the two the writer lock is held: commit
  * promptly. A writer killed in between commits nothing.
  * reserve returns @len, or errors as shmpipe_write() (-EINVAL if @len is 0
- * or more than the capacity); commit returns @used, -EINVAL (more than
- * reserved, or nothing reserved).
+ * or more than the capacity, or @ptr is NULL); commit returns @used,
+ * -EINVAL (more than reserved, nothing reserved, or a reader handle).
  */
 SHMPIPE_API ssize_t shmpipe_reserve(shmpipe *p, void **ptr, size_t len,
 				    int timeout_ms);
@@ -529,8 +549,10 @@ SHMPIPE_API ssize_t shmpipe_commit(shmpipe *p, size_t used);
  * next whole message; it returns that length, 0 at end of file. The data
  * stays in the pipe until shmpipe_release(@len) consumes the first @len
  * bytes (stream) or, for any @len > 0, the message; release(0) keeps it.
- * The reader lock is held in between. Errors as shmpipe_read(); release
- * gives -EINVAL for more than was peeked, or with nothing peeked.
+ * The reader lock is held in between. Errors as shmpipe_read() (never
+ * -EMSGSIZE: the whole message is shown), -EINVAL @ptr is NULL; release
+ * gives -EINVAL for more than was peeked, with nothing peeked, or on a
+ * writer handle.
  */
 SHMPIPE_API ssize_t shmpipe_peek(shmpipe *p, const void **ptr, int timeout_ms);
 SHMPIPE_API int shmpipe_release(shmpipe *p, size_t len);
@@ -541,10 +563,11 @@ SHMPIPE_API int shmpipe_release(shmpipe *p, size_t len);
  * is room for at least one byte, or one message header plus a byte). Level
  * triggered; like any readiness it may be spurious (another process took
  * the data or filled the pipe; the fd follows such changes within about
- * 50 ms, and at once when a call of this handle returns -EAGAIN): read or
- * write with timeout 0 and expect -EAGAIN. Owned by the handle
- * (do not close it); made on first call, served by a thread of the handle.
- * Errors: -EMFILE, -ENOMEM, -EAGAIN (no thread).
+ * 50 ms, and at once when a call of this handle returns -EAGAIN for want
+ * of data or room): read or write with timeout 0 and expect -EAGAIN. Owned
+ * by the handle (do not close it); made on first call, served by a thread
+ * of the handle. Errors: -EMFILE, -ENFILE, -ENODEV, -ENOMEM, -EAGAIN (no
+ * thread).
  */
 SHMPIPE_API int shmpipe_fd(shmpipe *p);
 
@@ -607,19 +630,22 @@ struct shmpipe_stats {
 
 /*
  * shmpipe_stat - a snapshot of the pipe @name's counters and attached
- * processes, taken without locks (and without attaching). Errors as
- * shmpipe_open(); -EBADMSG when the counters are inconsistent.
+ * processes, taken without locks (and without attaching). Errors: -ENOENT,
+ * -EPROTO, -EBADMSG (corrupt, or counters inconsistent), -ELOOP, -EACCES
+ * (it opens the object read-write: read permission is not enough), name
+ * errors.
  */
 SHMPIPE_API int shmpipe_stat(const char *name, struct shmpipe_stats *st);
-/* The same for an open handle. */
+/* The same for an open handle. Errors: -EBADMSG. */
 SHMPIPE_API int shmpipe_stat_handle(shmpipe *p, struct shmpipe_stats *st);
 
 /*
  * shmpipe_list - call @fn(name, @arg) for the name of every shmpipe object
  * in /dev/shm (pipes, states and regions: shmpipe_stat() tells pipes by
  * succeeding, other types give -EPROTO), in no particular order. Stops
- * early when @fn returns non-zero, and returns that value; 0 otherwise.
- * Errors: -ENOENT /dev/shm is missing, -EACCES.
+ * early when @fn returns non-zero, and returns that value (return a
+ * positive one, to tell it from an error); 0 otherwise. Errors: -ENOENT
+ * /dev/shm is missing, -ENOTDIR, -EACCES, -EMFILE, -ENFILE, -ENOMEM.
  */
 SHMPIPE_API int shmpipe_list(int (*fn)(const char *name, void *arg),
 			     void *arg);
