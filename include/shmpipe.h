@@ -306,9 +306,11 @@ SHMPIPE_API uint64_t shmpipe_state_generation(const shmpipe_state *s);
 SHMPIPE_API int shmpipe_state_wait(shmpipe_state *s, uint64_t seen,
 				   int timeout_ms);
 
-/* Close @s (NULL is fine). Closing while holding the lock releases nothing:
- * the next locker is told SHMPIPE_STATE_TORN only once this process exits,
- * so unlock first. */
+/* Close @s (NULL is fine). Closing while this thread holds the lock gives
+ * it up without committing: the next locker is told SHMPIPE_STATE_TORN,
+ * as if the holder had died. If another thread of this process holds it,
+ * the handle stays mapped until that thread unlocks or the process exits
+ * (the lock memory must outlive the holder). */
 SHMPIPE_API void shmpipe_state_close(shmpipe_state *s);
 
 /* shmpipe_state_unlink - remove the name (same as shmpipe_region_unlink). */

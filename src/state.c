@@ -166,6 +166,15 @@ SHMPIPE_API int shmpipe_state_lock(shmpipe_state *s, int timeout_ms)
 		return -r;
 	}
 	uint64_t done = atomic_load_explicit(&h->committed, memory_order_relaxed);
+	if (!verdict && atomic_load_explicit(&h->begun, memory_order_relaxed) !=
+				done) {
+		/* A holder let go without committing: it closed its handle
+		 * while holding (shmpipe_state_close()). Torn, as if it had
+		 * died there; begun stays ahead until a repairer unlocks. */
+		atomic_store_explicit(&h->holder_pid, (uint32_t)getpid(),
+				      memory_order_relaxed);
+		return SHMPIPE_STATE_TORN;
+	}
 	atomic_store_explicit(&h->begun, done + 1, memory_order_relaxed);
 	atomic_store_explicit(&h->holder_pid, (uint32_t)getpid(),
 			      memory_order_relaxed);
@@ -244,6 +253,27 @@ SHMPIPE_API void shmpipe_state_close(shmpipe_state *s)
 {
 	if (!s)
 		return;
+	pid_t holder = atomic_load(&s->holder_tid);
+	if (holder == gettid()) {
+		/* Closing while holding: give the lock up without committing,
+		 * so that begun stays ahead of committed and the next locker
+		 * is told SHMPIPE_STATE_TORN. Unmapping a held robust mutex
+		 * instead would leave this thread's robust list pointing into
+		 * unmapped memory (glibc walks it at the next lock, the
+		 * kernel at exit) and the lock held for good. */
+		atomic_store_explicit(&s->hdr->holder_pid, 0,
+				      memory_order_relaxed);
+		pthread_mutex_unlock(&s->hdr->lock);
+		atomic_fetch_add_explicit(&s->hdr->wake_seq, 1,
+					  memory_order_release);
+		shmpipe__futex_wake(&s->hdr->wake_seq, INT32_MAX);
+	} else if (holder) {
+		/* Another thread of this process holds it: its robust list
+		 * needs the mutex mapped, so the mapping (and the handle) stay
+		 * until the process exits, when the kernel releases the lock
+		 * as the holder's death. */
+		return;
+	}
 	shmpipe_region_close(s->region);
 	free(s);
 }
