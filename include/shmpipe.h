@@ -75,7 +75,7 @@ SHMPIPE_API const char *shmpipe_version_string(void);
  * Returns a static string, never NULL, safe to call from any thread. The
  * conditions this library maps onto errno values get a specific text:
  * EBADMSG "shared memory object is corrupt or truncated", EPROTO "not a
- * shmpipe object of this version (bad magic or version)", and so on;
+ * shmpipe object of this type or version", and so on;
  * others get the C library's description. 0 gives "Success".
  */
 SHMPIPE_API const char *shmpipe_strerror(int err);
@@ -83,7 +83,7 @@ SHMPIPE_API const char *shmpipe_strerror(int err);
 /*
  * shmpipe_errname - the symbolic name of an error value ("EBADMSG").
  * @err: negative or positive errno. Returns a static string, never NULL
- * ("EUNKNOWN" for a value without a name).
+ * ("EUNKNOWN" for a value without a name, "OK" for 0).
  */
 SHMPIPE_API const char *shmpipe_errname(int err);
 
@@ -156,7 +156,8 @@ SHMPIPE_API int shmpipe_region_create(shmpipe_region **out, const char *name,
  * of this version (magic or version mismatch), or has another type than
  * expected; -EBADMSG the header is corrupt (size field does not match the
  * object's real size, truncated object, never finished initialising);
- * -ELOOP the name is a symbolic link (never followed); -EACCES.
+ * -ELOOP the name is a symbolic link (never followed); -EISDIR the name
+ * is a directory; -EACCES. The same errors for states and semaphores.
  * Thread-safe.
  */
 SHMPIPE_API int shmpipe_region_open(shmpipe_region **out, const char *name);
@@ -342,7 +343,8 @@ typedef struct shmpipe_shutdown shmpipe_shutdown;
 
 /*
  * shmpipe_shutdown_open - install the handlers for SIGINT, SIGTERM, SIGHUP.
- * Errors: -EBUSY one is open already; -EINVAL unknown flags; -EMFILE.
+ * Errors: -EBUSY one is open already; -EINVAL unknown flags; -EMFILE,
+ * -ENFILE, -ENOMEM.
  * Call from the main thread, before creating threads.
  */
 SHMPIPE_API int shmpipe_shutdown_open(shmpipe_shutdown **out, unsigned flags);
@@ -730,13 +732,17 @@ struct shmpipe_bridge_config {
  * Errors: -EINVAL bad config or address (the log says which); -EPERM a
  * non-loopback address without token nor INSECURE; -EADDRINUSE (also a
  * live Unix socket at PATH: a stale one, where connect() is refused, is
- * replaced); -EACCES; errors of shmpipe_open(); -EEXIST fifo path exists.
+ * replaced); -EADDRNOTAVAIL an address not of this host; -EAFNOSUPPORT
+ * no IPv6; -ENAMETOOLONG a Unix socket or FIFO path too long; -EAGAIN
+ * (OUT) the notification thread could not start; -EACCES; errors of
+ * shmpipe_open(); -EEXIST fifo path exists.
  */
 SHMPIPE_API int shmpipe_bridge_open(shmpipe_bridge **out,
 				    const struct shmpipe_bridge_config *cfg);
 
 /* How many listeners, and the address of listener @i as bound, e.g.
- * "tcp://127.0.0.1:43121" (static for the bridge's life). */
+ * "tcp://127.0.0.1:43121" (static for the bridge's life; NULL when @i is
+ * out of range). */
 SHMPIPE_API size_t shmpipe_bridge_listener_count(const shmpipe_bridge *b);
 SHMPIPE_API const char *shmpipe_bridge_listener(const shmpipe_bridge *b,
 						size_t i);
