@@ -20,7 +20,7 @@
 #include <sys/types.h>
 
 #define BENCH_MAX_RUNS 32
-#define BENCH_MAX_METRICS 4
+#define BENCH_MAX_METRICS 6
 
 /* Set by bench_parse_common(): --runs N, --quick, --pin, --csv FILE. */
 extern int bench_runs, bench_quick, bench_pinned;
@@ -38,12 +38,14 @@ const char *bench_placement(void);
 
 /* Names removed when the bench dies or is interrupted (up to 8). */
 void bench_cleanup_pipe(const char *name);
-/* Prints "PROG: WHAT: cause" (@r < 0: shmpipe_strerror(r); else errno),
- * removes the registered pipes, ends the children and exits 1. Used on
- * every failed check: a broken run never prints a figure. */
+/* Prints "PROG: WHAT: cause" (@r < 0: shmpipe_strerror(r); else errno).
+ * In the main process it ends the children bench_fork() made, removes the
+ * registered pipes and exit(1)s (so atexit handlers run); in a child it
+ * _exit(1)s. Used on every failed check: a broken run prints no figure. */
 void bench_die(const char *what, long r) __attribute__((noreturn));
-/* fork() with the child in the bench's process group (so bench_die can
- * end it); dies on failure. */
+/* fork(), remembering the child so bench_die() and SIGINT/SIGTERM end
+ * it; dies on failure. The bench stays in the caller's process group, so
+ * Ctrl-C reaches it. */
 pid_t bench_fork(void);
 /* Waits for @pid; dies unless it exited 0. */
 void bench_wait_ok(pid_t pid, const char *who);
@@ -77,6 +79,10 @@ struct bench_table {
 void bench_cell(const struct bench_table *t, struct bench_entry *e, int n);
 
 int bench_csv_open(const char *path);
+/* One CSV row outside a table (placement from --pin; @value NAN: empty). */
+void bench_csv_row(const char *csv_case, const char *transport,
+		   uint64_t param, int run, const char *metric, double value,
+		   const char *note);
 
 /* The median of the first @n values (which it sorts). */
 double bench_median(double *v, int n);

@@ -23,6 +23,8 @@ static FILE *csv;
 static char cleanup_names[8][64];
 static int cleanup_count;
 static pid_t main_pid;
+static pid_t children[256]; /* what bench_die ends */
+static int nchildren;
 
 static void fill_pattern(void)
 {
@@ -48,6 +50,20 @@ int bench_check(const unsigned char *p, size_t n, uint64_t pos)
 	return 0;
 }
 
+/* Only pids that are still our unreaped children are signalled: one
+ * reaped elsewhere may have been reused by a stranger. */
+static void end_children(void)
+{
+	for (int i = 0; i < nchildren; i++)
+		if (children[i] > 0 && waitpid(children[i], NULL, WNOHANG) == 0)
+			kill(children[i], SIGKILL);
+		else
+			children[i] = 0;
+	while (nchildren)
+		if (children[--nchildren] > 0)
+			waitpid(children[nchildren], NULL, 0);
+}
+
 static void cleanup(void)
 {
 	if (getpid() != main_pid)
@@ -58,7 +74,10 @@ static void cleanup(void)
 
 static void on_signal(int sig)
 {
-	cleanup();
+	if (getpid() == main_pid) {
+		end_children();
+		cleanup();
+	}
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -74,12 +93,11 @@ void bench_die(const char *what, long r)
 {
 	fprintf(stderr, "%s: %s: %s\n", program_invocation_short_name, what,
 		r < 0 ? shmpipe_strerror((int)r) : strerror(errno));
-	if (getpid() == main_pid) {
-		cleanup();
-		signal(SIGTERM, SIG_IGN);
-		kill(0, SIGTERM); /* our children (bench_fork keeps the group) */
-	}
-	_exit(1);
+	if (getpid() != main_pid)
+		_exit(1); /* a child: the main process cleans up */
+	end_children();
+	cleanup();
+	exit(1); /* atexit handlers of the bench run too */
 }
 
 pid_t bench_fork(void)
@@ -88,6 +106,17 @@ pid_t bench_fork(void)
 	pid_t pid = fork();
 	if (pid < 0)
 		bench_die("fork", 0);
+	if (pid > 0 && getpid() == main_pid) {
+		/* Reuse the slot of a child already reaped, else append. */
+		int i = 0;
+		while (i < nchildren && children[i] > 0 &&
+		       waitpid(children[i], NULL, WNOHANG) == 0)
+			i++;
+		if (i == nchildren && nchildren < 256)
+			nchildren++;
+		if (i < 256)
+			children[i] = pid;
+	}
 	return pid;
 }
 
@@ -147,7 +176,6 @@ int bench_parse_common(int argc, char **argv)
 {
 	int out = 1;
 	main_pid = getpid();
-	setpgid(0, 0);
 	fill_pattern();
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -175,17 +203,25 @@ int bench_parse_common(int argc, char **argv)
 	return out;
 }
 
-static void csv_row(const struct bench_table *t, const struct bench_entry *e,
-		    int run, const char *metric, double value, const char *note)
+void bench_csv_row(const char *csv_case, const char *transport,
+		   uint64_t param, int run, const char *metric, double value,
+		   const char *note)
 {
 	if (!csv)
 		return;
-	fprintf(csv, "%s,%s,%llu,%s,%d,%s,", t->csv_case, e->transport,
-		(unsigned long long)t->param, bench_placement(), run, metric);
+	fprintf(csv, "%s,%s,%llu,%s,%d,%s,", csv_case, transport,
+		(unsigned long long)param, bench_placement(), run, metric);
 	if (!isnan(value))
 		fprintf(csv, "%.6g", value);
 	fprintf(csv, ",%s\n", note ? note : "");
 	fflush(csv);
+}
+
+static void csv_row(const struct bench_table *t, const struct bench_entry *e,
+		    int run, const char *metric, double value, const char *note)
+{
+	bench_csv_row(t->csv_case, e->transport, t->param, run, metric, value,
+		      note);
 }
 
 void bench_cell(const struct bench_table *t, struct bench_entry *e, int n)
@@ -220,8 +256,11 @@ void bench_cell(const struct bench_table *t, struct bench_entry *e, int n)
 			v[r] = e[i].v[r][0];
 		bench_median(v, bench_runs);
 		double ratio = t->higher_better ? med[i] / base : base / med[i];
-		printf("  %-34s median %10.3f  min %10.3f  max %10.3f  x%.2f\n",
-		       e[i].label, med[i], v[0], v[bench_runs - 1], ratio);
+		printf("  %-34s median %10.3f  min %10.3f  max %10.3f", e[i].label,
+		       med[i], v[0], v[bench_runs - 1]);
+		if (!isnan(ratio))
+			printf("  x%.2f", ratio);
+		putchar('\n');
 		for (int r = 0; r < bench_runs; r++)
 			for (int m = 0; m < t->nmetrics; m++)
 				csv_row(t, &e[i], r, t->metrics[m], e[i].v[r][m],
