@@ -1,39 +1,62 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bridge_bench.c - the bridge against the relays people use today, side by
- * side in one run: N bytes over TCP loopback into one reader through
+ * side in one run: N bytes (2 GiB; --quick: 256 MiB) over TCP loopback
+ * into one reader through
  *   shmpipe  `shmpipe serve P --listen tcp://127.0.0.1:0` into a stream
  *            pipe of --capacity bytes, drained with shmpipe_read();
  *   socat    `socat -u TCP-LISTEN:PORT,reuseaddr,bind=127.0.0.1 PIPE:fifo`;
  *   mbuffer  `mbuffer -q -f -I 127.0.0.1:PORT -m 64M -o fifo`;
  *   nc       `nc -l -d 127.0.0.1 PORT > fifo` (OpenBSD netcat);
  * the FIFOs drained with read(). The same sender for all: one process
- * writing 1 MiB blocks to a connected socket. Both kinds of reader copy
- * every byte into their own 1 MiB buffer and count it, so neither is
- * spared touching the data.
+ * writing 1 MiB blocks of bench_pattern to a connected socket. Both kinds
+ * of reader copy every byte into their own 1 MiB buffer and count it, so
+ * neither is spared touching the data.
  *
  * Each relay is started afresh for every run (its pipe or FIFO too), and
- * the relays alternate run by run (A B C A B C ...) so drift on a noisy
- * machine hits all. A run is timed from just before the sender starts to
- * the reader's exit after the last byte (GB/s of the whole pipeline); its
- * CPU cost is user+sys of the relay and of the reader (wait4 rusage), per
- * GB. Every run checks the reader got exactly N bytes (and, for shmpipe,
- * that nothing more went into the pipe); before the timed runs, one check
- * run per relay sends a non-repeating pseudo-random stream that the reader
- * compares byte for byte.
+ * bench_cell() (bench.h) alternates the relays run by run (A B C A B C ...)
+ * so drift on a noisy machine hits all. A run is timed from just before
+ * the sender starts to the reader's exit after the last byte (GB/s of the
+ * whole pipeline); its CPU cost is user+sys of the relay and of the reader
+ * (wait4 rusage), per GB; the sender's is kept apart. Every run checks the
+ * reader got exactly N bytes (and, for shmpipe, that nothing more went
+ * into the pipe); before the timed runs, one check run per relay sends a
+ * non-repeating pseudo-random stream that the reader compares byte for
+ * byte.
  *
- *   bridge_bench [--runs N] [--bytes N] [--check-bytes N] [--capacity N]
- *                [--relays shmpipe,socat,mbuffer,nc] [--shmpipe PATH]
- *                [--csv FILE (appended to)] [--tuned]
+ *   bridge_bench [--runs N] [--quick] [--pin] [--csv FILE] [--bytes N]
+ *                [--check-bytes N] [--capacity N] [--shmpipe PATH]
+ *                [--relays shmpipe,socat,mbuffer,nc] [--tuned | --idle N]
  * --tuned gives the competitors their best settings found here: the FIFO
  * grown to 1 MiB by its reader (F_SETPIPE_SZ) and `socat -b 1048576`
- * (mbuffer's -s did not help). A relay whose tool is missing is left out (and said so). Exit 0, or 1
- * when a run fails or delivers wrong bytes. Uses only the public API.
+ * (mbuffer's -s did not help). --idle N measures instead the memory and
+ * descriptors of `shmpipe serve` holding N idle connections. A relay whose
+ * tool is missing is left out (and said so).
+ *
+ * --pin puts the relay on CPU 0 and the reader on CPU 1. Three processes
+ * on two CPUs: one CPU must be shared, and the sender shares CPU 0 with
+ * the relay. The sender stands in for the network: on loopback its
+ * write()s do the TCP receive work that on a real host runs on the CPU of
+ * the socket's reader (the relay: RFS steers it there), so that is where
+ * it goes. The reader keeps CPU 1 to itself, and a relay that burns more
+ * CPU per byte pays for it in throughput on CPU 0 (mbuffer's threads all
+ * inherit CPU 0). Unpinned, the scheduler places all three.
+ *
+ * CSV rows (--csv, appended; bench.h): case "bridge" ("bridge-tuned" with
+ * --tuned), transport the relay, param the bytes per run, metrics gbps,
+ * cpu_s_per_gb (relay + reader), sender_cpu_s_per_gb, relay_maxrss_kib;
+ * with --idle N: case "bridge-idle", transport "shmpipe", param N, metrics
+ * rss_kib and fds, one run.
+ *
+ * Exit 0, or 1 when a run fails or delivers wrong bytes. Uses only the
+ * public API.
  */
 #define _GNU_SOURCE
+#include "bench.h"
 #include "shmpipe.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -51,48 +74,41 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_RUNS 32
-#define CHUNK (1u << 20)
-#define PERIOD 1048573u /* the timed runs' pattern: a prime, so it never
-			   lines up with anyone's buffer sizes */
+#define CHUNK	     (1u << 20)
 #define RUN_DEADLINE 180.0 /* seconds: a run taking longer has hung */
+#define CPU_RELAY    0	   /* with --pin; the sender's too (see above) */
+#define CPU_READER   1
 
 enum relay_kind { R_SHMPIPE, R_SOCAT, R_MBUFFER, R_NC, R_COUNT };
 
 struct relay {
-	const char *key, *label, *tool;
-	int enabled;
-	int n;
-	double gbps[MAX_RUNS], cpu[MAX_RUNS], relay_cpu[MAX_RUNS];
-	double sender_cpu[MAX_RUNS];
-	long rss_kb[MAX_RUNS];
+	enum relay_kind kind;
+	const char *key, *label, *tool, *missing;
 };
 
-static struct relay relays[R_COUNT] = {
-	{ "shmpipe", "shmpipe serve, stream pipe", "shmpipe", 0, 0, { 0 }, { 0 }, { 0 }, { 0 }, { 0 } },
-	{ "socat", "socat -u TCP-LISTEN PIPE:fifo", "socat", 0, 0, { 0 }, { 0 }, { 0 }, { 0 }, { 0 } },
-	{ "mbuffer", "mbuffer -m 64M -o fifo", "mbuffer", 0, 0, { 0 }, { 0 }, { 0 }, { 0 }, { 0 } },
-	{ "nc", "nc -l > fifo (OpenBSD)", "nc", 0, 0, { 0 }, { 0 }, { 0 }, { 0 }, { 0 } },
+static const struct relay relays[R_COUNT] = {
+	{ R_SHMPIPE, "shmpipe", "shmpipe serve, stream pipe", "shmpipe",
+	  "left out: the shmpipe CLI is missing" },
+	{ R_SOCAT, "socat", "socat -u TCP-LISTEN PIPE:fifo", "socat",
+	  "left out: socat is missing" },
+	{ R_MBUFFER, "mbuffer", "mbuffer -m 64M -o fifo", "mbuffer",
+	  "left out: mbuffer is missing" },
+	{ R_NC, "nc", "nc -l > fifo (OpenBSD)", "nc",
+	  "left out: OpenBSD nc is missing" },
 };
 
-static int runs = 5, tuned;
-static uint64_t total = 2ull << 30, check_total = 256ull << 20;
+/* The metrics of a run, in the order of the table's CSV names. */
+enum { M_GBPS, M_CPU, M_SENDER_CPU, M_RELAY_RSS, M_COUNT };
+
+static int tuned, idle_count;
+static uint64_t total = 2ull << 30, check_total = 128ull << 20;
 static size_t capacity = 64u << 20;
 static const char *shmpipe_cli = "shmpipe";
-static const char *csv_path;
 static char tmpdir[] = "/tmp/bridge_bench.XXXXXX";
 static char fifo_path[64], pipe_name[64], log_path[64];
 static int have_tmpdir;
-static unsigned char *pattern; /* PERIOD + CHUNK bytes */
 
 /* ------------------------------------------------------------ helpers */
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static uint64_t splitmix64(uint64_t x)
 {
@@ -102,7 +118,8 @@ static uint64_t splitmix64(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-/* Block @blk (CHUNK bytes) of the check runs' non-repeating stream. */
+/* Block @blk (CHUNK bytes) of the check runs' non-repeating stream:
+ * unlike bench_pattern, it catches a block lost or sent twice. */
 static void stream_block(uint64_t blk, unsigned char *buf)
 {
 	for (size_t i = 0; i < CHUNK / 8; i++) {
@@ -123,6 +140,8 @@ static void cleanup(void)
 		rmdir(tmpdir);
 }
 
+/* Replaces bench.h's handler, which knows only the pipe: the FIFO, the
+ * log and the directory go too. */
 static void on_signal(int sig)
 {
 	cleanup(); /* children die with us: PR_SET_PDEATHSIG */
@@ -140,10 +159,11 @@ static void print_log(void)
 		fclose(f);
 }
 
-/* A child that dies with us, with SIGCHLD unblocked again. */
-static pid_t spawn(void)
+/* A child on CPU @cpu (with --pin) that dies with us, with SIGCHLD
+ * unblocked again. */
+static pid_t spawn(int cpu)
 {
-	pid_t pid = fork();
+	pid_t pid = bench_fork();
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		signal(SIGINT, SIG_DFL);
@@ -153,16 +173,17 @@ static pid_t spawn(void)
 		sigset_t all;
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
+		bench_place(cpu);
 	}
 	return pid;
 }
 
-/* Run @argv with stdin from /dev/null, stdout to @out_fd (or to
- * @out_path, opened for writing in the child: a FIFO blocks there until
- * its reader comes) and stderr to the log. */
+/* Run @argv on the relay's CPU with stdin from /dev/null, stdout to
+ * @out_fd (or to @out_path, opened for writing in the child: a FIFO
+ * blocks there until its reader comes) and stderr to the log. */
 static pid_t spawn_exec(char *const argv[], int out_fd, const char *out_path)
 {
-	pid_t pid = spawn();
+	pid_t pid = spawn(CPU_RELAY);
 	if (pid != 0)
 		return pid;
 	int in = open("/dev/null", O_RDONLY);
@@ -180,7 +201,7 @@ static pid_t spawn_exec(char *const argv[], int out_fd, const char *out_path)
 	_exit(127);
 }
 
-/* Wait for @pid until @deadline (now() time): 0 and its status and
+/* Wait for @pid until @deadline (bench_now() time): 0 and its status and
  * rusage, or -1 on timeout (it is still running). SIGCHLD is blocked in
  * this process, so sigtimedwait wakes us the moment a child ends. */
 static int wait_until(pid_t pid, double deadline, int *status,
@@ -193,11 +214,12 @@ static int wait_until(pid_t pid, double deadline, int *status,
 		pid_t r = wait4(pid, status, WNOHANG, ru);
 		if (r == pid)
 			return 0;
-		double left = deadline - now();
+		double left = deadline - bench_now();
 		if (r < 0 || left <= 0)
 			return -1;
 		struct timespec ts = { (time_t)left,
-				       (long)((left - (double)(time_t)left) * 1e9) };
+				       (long)((left - (double)(time_t)left) *
+					      1e9) };
 		sigtimedwait(&chld, NULL, &ts);
 	}
 }
@@ -213,7 +235,8 @@ static void reap(pid_t pid)
 
 static double cpu_of(const struct rusage *ru)
 {
-	return (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
+	return (double)ru->ru_utime.tv_sec +
+	       (double)ru->ru_utime.tv_usec / 1e6 +
 	       (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
 }
 
@@ -244,7 +267,8 @@ static int listening(int port)
 		FILE *f = fopen(files[i], "re");
 		while (f && fgets(line, sizeof(line), f)) {
 			char local[80], remote[80], st[8];
-			if (sscanf(line, "%*s %79s %79s %7s", local, remote, st) == 3 &&
+			if (sscanf(line, "%*s %79s %79s %7s", local, remote,
+				   st) == 3 &&
 			    strstr(local, want) &&
 			    !strcmp(local + strlen(local) - 5, want) &&
 			    !strcmp(st, "0A")) {
@@ -256,6 +280,36 @@ static int listening(int port)
 			fclose(f);
 	}
 	return 0;
+}
+
+static int tool_exists(const char *tool)
+{
+	if (strchr(tool, '/'))
+		return access(tool, X_OK) == 0;
+	const char *path = getenv("PATH");
+	char buf[4096];
+	snprintf(buf, sizeof(buf), "%s", path ? path : "/usr/bin:/bin");
+	for (char *save, *dir = strtok_r(buf, ":", &save); dir;
+	     dir = strtok_r(NULL, ":", &save)) {
+		char full[4200];
+		snprintf(full, sizeof(full), "%s/%s", dir, tool);
+		if (access(full, X_OK) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Only OpenBSD's netcat takes `nc -l -d HOST PORT` and exits at EOF. */
+static int openbsd_nc(void)
+{
+	FILE *f = popen("nc -h 2>&1", "r");
+	char line[256];
+	int yes = 0;
+	while (f && fgets(line, sizeof(line), f))
+		yes |= strstr(line, "OpenBSD") != NULL;
+	if (f)
+		pclose(f);
+	return yes;
 }
 
 /* ------------------------------------------------------ sender, reader */
@@ -277,7 +331,8 @@ static void sender(int port, uint64_t n, int check)
 		_exit(1);
 	for (uint64_t off = 0; off < n;) {
 		size_t len = n - off < CHUNK ? (size_t)(n - off) : CHUNK;
-		const unsigned char *p = pattern + off % PERIOD;
+		/* bench_pattern has 1 MiB in a row at any offset */
+		const unsigned char *p = bench_pattern + off % BENCH_PATTERN;
 		if (check) {
 			stream_block(off / CHUNK, buf);
 			p = buf;
@@ -340,8 +395,8 @@ static void reader(enum relay_kind kind, uint64_t n, int check)
 	if (kind == R_SHMPIPE) {
 		int r = shmpipe_open(&p, pipe_name, SHMPIPE_READ);
 		if (r < 0) {
-			fprintf(stderr, "bridge_bench: open %s: %s\n", pipe_name,
-				shmpipe_strerror(r));
+			fprintf(stderr, "bridge_bench: open %s: %s\n",
+				pipe_name, shmpipe_strerror(r));
 			_exit(1);
 		}
 	} else if ((fd = open(fifo_path, O_RDONLY)) < 0) {
@@ -356,7 +411,8 @@ static void reader(enum relay_kind kind, uint64_t n, int check)
 		if (p) {
 			if (got == n)
 				break;
-			size_t want = n - got < CHUNK ? (size_t)(n - got) : CHUNK;
+			size_t want =
+				n - got < CHUNK ? (size_t)(n - got) : CHUNK;
 			r = shmpipe_read(p, buf, want, 60000);
 		} else {
 			r = read(fd, buf, CHUNK);
@@ -364,14 +420,18 @@ static void reader(enum relay_kind kind, uint64_t n, int check)
 				r = errno == EINTR ? 0 : -errno;
 		}
 		if (r < 0) {
-			fprintf(stderr, "bridge_bench: reader: %s after %llu bytes\n",
-				shmpipe_strerror((int)r), (unsigned long long)got);
+			fprintf(stderr,
+				"bridge_bench: reader: %s after %llu bytes\n",
+				shmpipe_strerror((int)r),
+				(unsigned long long)got);
 			_exit(1);
 		}
 		if (r == 0 && !p)
 			break;
 		if (check && check_bytes(buf, (size_t)r, got, exp, &cur) < 0) {
-			fprintf(stderr, "bridge_bench: reader: wrong bytes near offset %llu\n",
+			fprintf(stderr,
+				"bridge_bench: reader: wrong bytes near offset "
+				"%llu\n",
 				(unsigned long long)got);
 			_exit(2);
 		}
@@ -407,16 +467,16 @@ static pid_t start_shmpipe(int *port)
 	int out[2];
 	if (pipe2(out, O_CLOEXEC) < 0)
 		return -1;
-	char *argv[] = { (char *)shmpipe_cli, "serve", pipe_name, "--listen",
+	char *argv[] = { (char *)shmpipe_cli, "serve",	 pipe_name, "--listen",
 			 "tcp://127.0.0.1:0", "--quiet", NULL };
 	pid_t pid = spawn_exec(argv, out[1], NULL);
 	close(out[1]);
 	/* its first line: "listening tcp://127.0.0.1:PORT" */
 	char line[256];
 	size_t len = 0;
-	double deadline = now() + 10;
+	double deadline = bench_now() + 10;
 	*port = -1;
-	while (len < sizeof(line) - 1 && now() < deadline) {
+	while (len < sizeof(line) - 1 && bench_now() < deadline) {
 		ssize_t k = read(out[0], line + len, sizeof(line) - 1 - len);
 		if (k <= 0)
 			break;
@@ -447,10 +507,10 @@ static pid_t start_fifo_relay(enum relay_kind kind, int *port)
 		 "TCP-LISTEN:%d,reuseaddr,bind=127.0.0.1", *port);
 	snprintf(pipearg, sizeof(pipearg), "PIPE:%s", fifo_path);
 	char *socat_argv[] = { "socat", "-u", portarg, pipearg, NULL };
-	char *socat_tuned_argv[] = { "socat", "-b", "1048576", "-u", portarg,
-				     pipearg, NULL };
-	char *mbuffer_argv[] = { "mbuffer", "-q", "-f", "-I", hostport, "-m",
-				 "64M", "-o", fifo_path, NULL };
+	char *socat_tuned_argv[] = { "socat", "-b",    "1048576", "-u",
+				     portarg, pipearg, NULL };
+	char *mbuffer_argv[] = { "mbuffer", "-q",  "-f", "-I",	    hostport,
+				 "-m",	    "64M", "-o", fifo_path, NULL };
 	char portnum[16];
 	snprintf(portnum, sizeof(portnum), "%d", *port);
 	char *nc_argv[] = { "nc", "-l", "-d", "127.0.0.1", portnum, NULL };
@@ -480,7 +540,7 @@ static int run_once(enum relay_kind kind, uint64_t n, int check,
 		relay = start_shmpipe(&port);
 		if (relay < 0)
 			return -1;
-		rd = spawn();
+		rd = spawn(CPU_READER);
 		if (rd == 0)
 			reader(kind, n, check);
 	} else {
@@ -490,7 +550,7 @@ static int run_once(enum relay_kind kind, uint64_t n, int check,
 			perror("bridge_bench: mkfifo");
 			return -1;
 		}
-		rd = spawn();
+		rd = spawn(CPU_READER);
 		if (rd == 0)
 			reader(kind, n, check);
 		relay = start_fifo_relay(kind, &port);
@@ -499,31 +559,32 @@ static int run_once(enum relay_kind kind, uint64_t n, int check,
 			goto fail;
 		}
 	}
-	double deadline = now() + 10;
+	double deadline = bench_now() + 10;
 	while (!listening(port)) {
-		if (now() > deadline || waitpid(relay, NULL, WNOHANG) == relay) {
+		if (bench_now() > deadline ||
+		    waitpid(relay, NULL, WNOHANG) == relay) {
 			relay = -1;
 			why = "the relay is not listening";
 			goto fail;
 		}
 		usleep(1000);
 	}
-	double t0 = now();
-	snd = spawn();
+	double t0 = bench_now();
+	snd = spawn(CPU_RELAY);
 	if (snd == 0)
 		sender(port, n, check);
 	if (wait_until(rd, t0 + RUN_DEADLINE, &st, &ru) < 0) {
 		why = "timed out";
 		goto fail;
 	}
-	res->seconds = now() - t0;
+	res->seconds = bench_now() - t0;
 	res->reader_cpu = cpu_of(&ru);
 	rd = -1;
 	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
 		why = "the reader failed";
 		goto fail;
 	}
-	if (wait_until(snd, now() + 30, &st, &ru) < 0 || !WIFEXITED(st) ||
+	if (wait_until(snd, bench_now() + 30, &st, &ru) < 0 || !WIFEXITED(st) ||
 	    WEXITSTATUS(st)) {
 		why = "the sender failed";
 		goto fail;
@@ -532,8 +593,8 @@ static int run_once(enum relay_kind kind, uint64_t n, int check,
 	res->sender_cpu = cpu_of(&ru);
 	if (kind == R_SHMPIPE)
 		kill(relay, SIGTERM);
-	if (wait_until(relay, now() + 30, &st, &ru) < 0 || !WIFEXITED(st) ||
-	    WEXITSTATUS(st)) {
+	if (wait_until(relay, bench_now() + 30, &st, &ru) < 0 ||
+	    !WIFEXITED(st) || WEXITSTATUS(st)) {
 		why = "the relay failed";
 		goto fail;
 	}
@@ -562,6 +623,20 @@ fail:
 	return -1;
 }
 
+/* A timed run for bench_cell(): @arg is the relay. */
+static void run_relay(const void *arg, double *out)
+{
+	const struct relay *r = arg;
+	struct result res;
+	if (run_once(r->kind, total, 0, &res) < 0)
+		exit(1); /* the reason is printed; exit() runs cleanup() */
+	double gb = (double)total / 1e9;
+	out[M_GBPS] = gb / res.seconds;
+	out[M_CPU] = (res.relay_cpu + res.reader_cpu) / gb;
+	out[M_SENDER_CPU] = res.sender_cpu / gb;
+	out[M_RELAY_RSS] = (double)res.relay_rss_kb;
+}
+
 /* ------------------------------------------------- idle connections */
 
 /* A "Key:   123 kB" line of /proc/@pid/status, in KiB (-1 if missing). */
@@ -582,38 +657,30 @@ static long status_kb(pid_t pid, const char *key)
 
 static int count_fds(pid_t pid)
 {
-	char cmd[96];
-	snprintf(cmd, sizeof(cmd), "ls /proc/%d/fd 2>/dev/null | wc -l", (int)pid);
-	FILE *f = popen(cmd, "r");
-	int n = -1;
-	if (f && fscanf(f, "%d", &n) != 1)
-		n = -1;
-	if (f)
-		pclose(f);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	int n = 0;
+	if (!d)
+		return -1;
+	for (struct dirent *de; (de = readdir(d));)
+		n += de->d_name[0] != '.';
+	closedir(d);
 	return n;
 }
 
-/* The bridge's memory while it holds @n idle connections. */
-static int idle_connections(int n)
+static long idle_anon_kb;
+
+/* The bridge's memory while it holds idle_count idle connections, for
+ * bench_cell(): VmRSS in KiB and its open descriptors. */
+static void run_idle(const void *arg, double *out)
 {
-	struct rlimit rl;
-	getrlimit(RLIMIT_NOFILE, &rl);
-	if (rl.rlim_cur < (rlim_t)n + 64) {
-		rl.rlim_cur = rl.rlim_max < (rlim_t)n + 64 ? rl.rlim_max
-							  : (rlim_t)n + 64;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (rl.rlim_cur < (rlim_t)n + 64) {
-		printf("  (idle connections left out: the fd limit is %llu)\n",
-		       (unsigned long long)rl.rlim_cur);
-		return 0;
-	}
-	int port, *fds = calloc((size_t)n, sizeof(int)), made = 0, ok = 0;
+	(void)arg;
+	int n = idle_count, port = -1, *fds = calloc((size_t)n, sizeof(int));
+	int made = 0, ok = 0;
 	pid_t relay = fds ? start_shmpipe(&port) : -1;
-	if (relay < 0) {
-		free(fds);
-		return -1;
-	}
+	if (relay < 0)
+		exit(1);
 	struct sockaddr_in a = { .sin_family = AF_INET,
 				 .sin_port = htons((uint16_t)port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -623,16 +690,18 @@ static int idle_connections(int n)
 		    connect(fds[made], (struct sockaddr *)&a, sizeof(a)) < 0)
 			break;
 	}
-	double deadline = now() + 30;
+	double deadline = bench_now() + 30;
 	struct shmpipe_stats st;
-	while (made == n && now() < deadline) {
-		if (shmpipe_stat(pipe_name, &st) == 0 && st.bridge.active == (uint64_t)n) {
+	while (made == n && bench_now() < deadline) {
+		if (shmpipe_stat(pipe_name, &st) == 0 &&
+		    st.bridge.active == (uint64_t)n) {
 			ok = 1;
 			break;
 		}
 		usleep(10000);
 	}
-	long rss = status_kb(relay, "VmRSS"), anon = status_kb(relay, "RssAnon");
+	long rss = status_kb(relay, "VmRSS");
+	idle_anon_kb = status_kb(relay, "RssAnon");
 	int nfds = count_fds(relay);
 	for (int i = 0; i < made; i++)
 		close(fds[i]);
@@ -640,54 +709,96 @@ static int idle_connections(int n)
 	kill(relay, SIGTERM);
 	int status;
 	struct rusage ru;
-	if (wait_until(relay, now() + 30, &status, &ru) < 0)
+	if (wait_until(relay, bench_now() + 30, &status, &ru) < 0)
 		reap(relay);
 	shmpipe_unlink(pipe_name);
-	if (!ok) {
-		fprintf(stderr, "bridge_bench: the bridge did not take %d connections\n", n);
-		return -1;
+	if (!ok || rss < 0 || nfds < 0) {
+		fprintf(stderr,
+			"bridge_bench: the bridge did not take %d "
+			"connections\n",
+			n);
+		exit(1);
 	}
-	printf("  shmpipe serve holding %d idle connections: VmRSS %.1f MiB "
-	       "(RssAnon %.1f MiB), %d fds\n",
-	       n, (double)rss / 1024, (double)anon / 1024, nfds);
-	return 0;
+	out[0] = (double)rss;
+	out[1] = nfds;
+}
+
+static void idle_connections(void)
+{
+	static char label[64], why[64];
+	snprintf(label, sizeof(label), "shmpipe serve, %d idle conns",
+		 idle_count);
+	struct bench_entry e = { .transport = "shmpipe",
+				 .label = label,
+				 .run = run_idle };
+	struct rlimit rl;
+	rlim_t want = (rlim_t)idle_count + 64;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < want) {
+		snprintf(why, sizeof(why), "the fd limit is %llu",
+			 (unsigned long long)rl.rlim_cur);
+		e.skip = why;
+	}
+	if (!tool_exists(shmpipe_cli))
+		e.skip = relays[R_SHMPIPE].missing;
+	char title[96];
+	snprintf(title, sizeof(title),
+		 "Bridge: memory of shmpipe serve holding %d idle TCP "
+		 "connections",
+		 idle_count);
+	struct bench_table t = { .title = title,
+				 .csv_case = "bridge-idle",
+				 .param = (uint64_t)idle_count,
+				 .nmetrics = 2,
+				 .metrics = { "rss_kib", "fds" },
+				 .unit = "VmRSS KiB",
+				 .higher_better = 0,
+				 .baseline = 0 };
+	bench_runs = 1;
+	bench_cell(&t, &e, 1);
+	if (!e.skip)
+		printf("  VmRSS %.1f MiB (RssAnon %.1f MiB), %.0f fds\n",
+		       e.v[0][0] / 1024, (double)idle_anon_kb / 1024,
+		       e.v[0][1]);
 }
 
 /* ------------------------------------------------------------- report */
 
-static int cmp_double(const void *a, const void *b)
+/* Median of metric @m over the runs of @e, and its extremes. */
+static double spread(const struct bench_entry *e, int m, double *min,
+		     double *max)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
+	double v[BENCH_MAX_RUNS];
+	for (int r = 0; r < bench_runs; r++)
+		v[r] = e->v[r][m];
+	double median = bench_median(v, bench_runs);
+	if (min)
+		*min = v[0];
+	if (max)
+		*max = v[bench_runs - 1];
+	return median;
 }
 
-struct spread {
-	double median, min, max;
-};
-
-static struct spread spread(const double *v, int n)
+static void ratio_line(const struct bench_entry *a, const struct bench_entry *b,
+		       double target)
 {
-	double s[MAX_RUNS];
-	memcpy(s, v, sizeof(double) * (size_t)n);
-	qsort(s, (size_t)n, sizeof(*s), cmp_double);
-	struct spread r = { n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2,
-			    s[0], s[n - 1] };
-	return r;
-}
-
-static void ratio_line(struct relay *a, struct relay *b, double target)
-{
-	if (!a->n || !b->n)
+	if (!a || !b || a->skip || b->skip)
 		return;
-	double tp = spread(a->gbps, a->n).median / spread(b->gbps, b->n).median;
-	double cpu = spread(a->cpu, a->n).median / spread(b->cpu, b->n).median;
+	double tp =
+		spread(a, M_GBPS, NULL, NULL) / spread(b, M_GBPS, NULL, NULL);
+	double cpu =
+		spread(a, M_CPU, NULL, NULL) / spread(b, M_CPU, NULL, NULL);
 	printf("  %s / %-8s throughput x%.2f (target >= %.1f: %s), CPU per GB "
 	       "x%.2f (target < 1: %s)\n",
-	       a->key, b->key, tp, target, tp >= target ? "met" : "NOT met", cpu,
+	       a->transport, b->transport, tp, target,
+	       tp >= target ? "met" : "NOT met", cpu,
 	       cpu < 1 ? "met" : "NOT met");
 }
-
-static char load_before[64];
 
 /* The 1, 5 and 15-minute load averages: other work on the machine shows
  * in the figures, and this says whether there was any. */
@@ -702,108 +813,105 @@ static void loadavg(char *buf, size_t size)
 	snprintf(buf, size, "%.2f %.2f %.2f", a, b, c);
 }
 
-static void report(void)
+/* What bench_cell's GB/s table leaves out: the method, the CPU per GB,
+ * the relays' memory and the ratios against the targets. */
+static void report(const struct bench_entry *e, int n,
+		   const struct bench_entry *by_kind[R_COUNT],
+		   const char *load_before)
 {
 	char load_after[64];
 	loadavg(load_after, sizeof(load_after));
-	printf("\nBridge: %.2f GiB over TCP loopback into one reader through a "
-	       "relay (%d runs each, alternating, unpinned)\n",
-	       (double)total / (1 << 30), runs);
 	printf("  competitors %s\n",
-	       tuned ? "TUNED: the FIFO grown to 1 MiB (F_SETPIPE_SZ), socat -b 1048576"
-		     : "as they come: a FIFO of the default size, socat's default -b");
-	printf("  same sender for all (1 MiB write()s); the reader copies every "
-	       "byte (shmpipe_read / read of a FIFO);\n"
+	       tuned ? "TUNED: the FIFO grown to 1 MiB (F_SETPIPE_SZ), socat "
+		       "-b 1048576"
+		     : "as they come: a FIFO of the default size, socat's "
+		       "default -b");
+	printf("  %s\n",
+	       bench_pinned ? "pinned: relay and sender on CPU 0, reader on "
+			      "CPU 1"
+			    : "unpinned: the scheduler places sender, relay "
+			      "and reader");
+	printf("  same sender for all (1 MiB write()s); the reader copies "
+	       "every byte (shmpipe_read / read of a FIFO);\n"
 	       "  GB/s: first byte sent to last byte read; CPU: user+sys "
 	       "seconds of relay + reader per GB (sender apart)\n");
-	printf("  %-32s %23s   %23s  %8s %6s\n", "", "GB/s, higher is better",
-	       "CPU s/GB, lower is better", "sender", "relay");
-	printf("  %-32s %7s %7s %7s   %7s %7s %7s  %8s %6s\n", "relay",
-	       "median", "min", "max", "median", "min", "max", "s/GB", "MiB");
-	for (int k = 0; k < R_COUNT; k++) {
-		struct relay *r = &relays[k];
-		if (!r->n)
+	printf("  %-34s %23s  %8s %6s\n", "", "CPU s/GB, lower is better",
+	       "sender", "relay");
+	printf("  %-34s %7s %7s %7s  %8s %6s\n", "relay", "median", "min",
+	       "max", "s/GB", "MiB");
+	for (int i = 0; i < n; i++) {
+		if (e[i].skip)
 			continue;
-		struct spread g = spread(r->gbps, r->n), c = spread(r->cpu, r->n);
-		struct spread s = spread(r->sender_cpu, r->n);
-		long rss = 0;
-		for (int i = 0; i < r->n; i++)
-			rss = r->rss_kb[i] > rss ? r->rss_kb[i] : rss;
-		char label[64];
-		snprintf(label, sizeof(label), "%s", r->label);
-		if (k == R_SHMPIPE)
-			snprintf(label, sizeof(label), "%s %zu MiB", r->label,
-				 capacity >> 20);
-		printf("  %-32s %7.3f %7.3f %7.3f   %7.3f %7.3f %7.3f  %8.3f %6ld\n",
-		       label, g.median, g.min, g.max, c.median, c.min, c.max,
-		       s.median, rss / 1024);
+		double min, max, median = spread(&e[i], M_CPU, &min, &max);
+		double rss_max;
+		spread(&e[i], M_RELAY_RSS, NULL, &rss_max);
+		printf("  %-34s %7.3f %7.3f %7.3f  %8.3f %6.0f\n", e[i].label,
+		       median, min, max,
+		       spread(&e[i], M_SENDER_CPU, NULL, NULL), rss_max / 1024);
 	}
 	printf("  (relay MiB: its largest RSS; shmpipe's counts the pages of "
 	       "the pipe it wrote)\n");
-	ratio_line(&relays[R_SHMPIPE], &relays[R_SOCAT], 2.0);
-	ratio_line(&relays[R_SHMPIPE], &relays[R_MBUFFER], 1.2);
-	printf("  checked: %.0f MiB of non-repeating pseudo-random data through "
-	       "each relay, byte for byte; every run's byte count\n",
+	ratio_line(by_kind[R_SHMPIPE], by_kind[R_SOCAT], 2.0);
+	ratio_line(by_kind[R_SHMPIPE], by_kind[R_MBUFFER], 1.2);
+	printf("  checked: %.0f MiB of non-repeating pseudo-random data "
+	       "through each relay, byte for byte; every run's byte count\n",
 	       (double)check_total / (1 << 20));
 	printf("  %ld CPUs; load average (1, 5, 15 min) at the start %s, at "
 	       "the end %s (the runs add ~2.5: other work disturbs them)\n",
 	       sysconf(_SC_NPROCESSORS_ONLN), load_before, load_after);
-}
-
-static void csv_row(FILE *f, const struct relay *r, int run,
-		    const struct result *res)
-{
-	fprintf(f, "%s,%s,%llu,%d,%.6f,%.4f,%.4f,%.4f,%.4f,%ld\n",
-		tuned ? "bridge-tuned" : "bridge", r->key,
-		(unsigned long long)total, run, res->seconds,
-		(double)total / res->seconds / 1e9, res->relay_cpu,
-		res->reader_cpu, res->sender_cpu, res->relay_rss_kb);
+	fflush(stdout);
 }
 
 /* --------------------------------------------------------------- main */
 
-static int tool_exists(const char *tool)
-{
-	if (strchr(tool, '/'))
-		return access(tool, X_OK) == 0;
-	const char *path = getenv("PATH");
-	char buf[4096];
-	snprintf(buf, sizeof(buf), "%s", path ? path : "/usr/bin:/bin");
-	for (char *save, *dir = strtok_r(buf, ":", &save); dir;
-	     dir = strtok_r(NULL, ":", &save)) {
-		char full[4200];
-		snprintf(full, sizeof(full), "%s/%s", dir, tool);
-		if (access(full, X_OK) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-/* Only OpenBSD's netcat takes `nc -l -d HOST PORT` and exits at EOF. */
-static int openbsd_nc(void)
-{
-	FILE *f = popen("nc -h 2>&1", "r");
-	char line[256];
-	int yes = 0;
-	while (f && fgets(line, sizeof(line), f))
-		yes |= strstr(line, "OpenBSD") != NULL;
-	if (f)
-		pclose(f);
-	return yes;
-}
-
 static int usage(void)
 {
-	fprintf(stderr, "usage: bridge_bench [--runs N] [--bytes N] [--check-bytes N] "
-			"[--capacity N]\n"
-			"                    [--relays shmpipe,socat,mbuffer,nc] "
-			"[--shmpipe PATH] [--csv FILE] [--tuned]\n");
+	fprintf(stderr,
+		"usage: bridge_bench [--runs N] [--quick] [--pin] [--csv FILE] "
+		"[--bytes N]\n"
+		"                    [--check-bytes N] [--capacity N] "
+		"[--shmpipe PATH]\n"
+		"                    [--relays shmpipe,socat,mbuffer,nc] "
+		"[--tuned | --idle N]\n");
 	return 2;
+}
+
+/* The relays named in @list, as bench_cell() entries; a missing tool
+ * makes its entry a skipped one. Returns how many. */
+static int make_entries(const char *list, struct bench_entry *e,
+			const struct bench_entry *by_kind[R_COUNT])
+{
+	static char shmpipe_label[64];
+	snprintf(shmpipe_label, sizeof(shmpipe_label), "%s %zu MiB",
+		 relays[R_SHMPIPE].label, capacity >> 20);
+	char padded[128];
+	snprintf(padded, sizeof(padded), ",%s,", list);
+	int n = 0;
+	for (int k = 0; k < R_COUNT; k++) {
+		const struct relay *r = &relays[k];
+		char key[32];
+		snprintf(key, sizeof(key), ",%s,", r->key);
+		if (!strstr(padded, key))
+			continue;
+		e[n] = (struct bench_entry){ .transport = r->key,
+					     .label = r->label,
+					     .run = run_relay,
+					     .arg = r };
+		if (k == R_SHMPIPE)
+			e[n].label = shmpipe_label;
+		const char *tool = k == R_SHMPIPE ? shmpipe_cli : r->tool;
+		if (!tool_exists(tool) || (k == R_NC && !openbsd_nc()))
+			e[n].skip = r->missing;
+		by_kind[k] = &e[n++];
+	}
+	return n;
 }
 
 int main(int argc, char **argv)
 {
 	const char *list = "shmpipe,socat,mbuffer,nc";
+	int64_t bytes = -1, check_bytes_arg = -1;
+	argc = bench_parse_common(argc, argv);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--tuned")) {
@@ -812,99 +920,92 @@ int main(int argc, char **argv)
 		}
 		if (!v)
 			return usage();
-		if (!strcmp(a, "--runs"))
-			runs = atoi(v);
-		else if (!strcmp(a, "--bytes"))
-			total = strtoull(v, NULL, 0);
+		if (!strcmp(a, "--bytes"))
+			bytes = (int64_t)strtoull(v, NULL, 0);
 		else if (!strcmp(a, "--check-bytes"))
-			check_total = strtoull(v, NULL, 0);
+			check_bytes_arg = (int64_t)strtoull(v, NULL, 0);
 		else if (!strcmp(a, "--capacity"))
 			capacity = (size_t)strtoull(v, NULL, 0);
 		else if (!strcmp(a, "--relays"))
 			list = v;
 		else if (!strcmp(a, "--shmpipe"))
 			shmpipe_cli = v;
-		else if (!strcmp(a, "--csv"))
-			csv_path = v;
+		else if (!strcmp(a, "--idle"))
+			idle_count = atoi(v);
 		else
 			return usage();
 		i++;
 	}
-	if (runs < 1 || runs > MAX_RUNS || !total || !capacity)
+	if (bench_quick) {
+		total = 256ull << 20;
+		check_total = 32ull << 20;
+	}
+	if (bytes >= 0)
+		total = (uint64_t)bytes;
+	if (check_bytes_arg >= 0)
+		check_total = (uint64_t)check_bytes_arg;
+	if (!total || !capacity || idle_count < 0 || (idle_count && tuned))
 		return usage();
 	if (check_total > total)
 		check_total = total;
-	for (int k = 0; k < R_COUNT; k++) {
-		char padded[128];
-		snprintf(padded, sizeof(padded), ",%s,", list);
-		char key[32];
-		snprintf(key, sizeof(key), ",%s,", relays[k].key);
-		if (!strstr(padded, key))
-			continue;
-		const char *tool = k == R_SHMPIPE ? shmpipe_cli : relays[k].tool;
-		if (!tool_exists(tool) || (k == R_NC && !openbsd_nc())) {
-			printf("bridge_bench: %s is missing: left out\n",
-			       k == R_NC ? "OpenBSD nc" : tool);
-			continue;
-		}
-		relays[k].enabled = 1;
-	}
 
-	signal(SIGPIPE, SIG_IGN);
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);
-	if (!mkdtemp(tmpdir)) {
-		perror("bridge_bench: mkdtemp");
-		return 1;
-	}
+	if (!mkdtemp(tmpdir))
+		bench_die("mkdtemp", 0);
 	have_tmpdir = 1;
 	snprintf(fifo_path, sizeof(fifo_path), "%s/fifo", tmpdir);
 	snprintf(log_path, sizeof(log_path), "%s/log", tmpdir);
-	snprintf(pipe_name, sizeof(pipe_name), "bench-%ld-bridge", (long)getpid());
+	snprintf(pipe_name, sizeof(pipe_name), "bench-%ld-bridge",
+		 (long)getpid());
+	bench_cleanup_pipe(pipe_name);
 	atexit(cleanup);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
+	signal(SIGPIPE, on_signal); /* whoever read our output is gone */
 
-	pattern = malloc(PERIOD + CHUNK);
-	if (!pattern)
-		return 1;
-	for (size_t i = 0; i < PERIOD + CHUNK; i++) /* a chunk may wrap */
-		pattern[i] = (unsigned char)splitmix64(~(uint64_t)(i % PERIOD));
+	if (idle_count) {
+		idle_connections();
+		return 0;
+	}
 
+	struct bench_entry e[R_COUNT];
+	const struct bench_entry *by_kind[R_COUNT] = { NULL };
+	int n = make_entries(list, e, by_kind);
+	char load_before[64];
 	loadavg(load_before, sizeof(load_before));
 	struct result res;
-	for (int k = 0; k < R_COUNT; k++)
-		if (relays[k].enabled && run_once(k, check_total, 1, &res) < 0)
-			return 1;
-	FILE *csv = csv_path ? fopen(csv_path, "ae") : NULL;
-	if (csv && ftell(csv) == 0)
-		fprintf(csv, "case,relay,bytes,run,seconds,gbps,relay_cpu_s,"
-			     "reader_cpu_s,sender_cpu_s,relay_maxrss_kb\n");
-	for (int run = 0; run < runs; run++) {
-		for (int k = 0; k < R_COUNT; k++) {
-			struct relay *r = &relays[k];
-			if (!r->enabled)
-				continue;
-			if (run_once(k, total, 0, &res) < 0)
-				return 1;
-			double gb = (double)total / 1e9;
-			r->gbps[r->n] = gb / res.seconds;
-			r->cpu[r->n] = (res.relay_cpu + res.reader_cpu) / gb;
-			r->relay_cpu[r->n] = res.relay_cpu / gb;
-			r->sender_cpu[r->n] = res.sender_cpu / gb;
-			r->rss_kb[r->n] = res.relay_rss_kb;
-			r->n++;
-			if (csv)
-				csv_row(csv, r, run, &res);
-		}
+	for (int i = 0; i < n; i++) {
+		const struct relay *r = e[i].arg;
+		if (!e[i].skip && run_once(r->kind, check_total, 1, &res) < 0)
+			exit(1);
 	}
-	if (csv)
-		fclose(csv);
-	report();
-	if (!tuned && relays[R_SHMPIPE].enabled && idle_connections(1000) < 0)
-		return 1;
+	/* the ratios are against socat, or else the first relay there is */
+	int baseline = -1;
+	for (int i = 0; i < n; i++)
+		if (!e[i].skip &&
+		    (baseline < 0 || e[i].arg == &relays[R_SOCAT]))
+			baseline = i;
+	char title[160];
+	snprintf(title, sizeof(title),
+		 "Bridge: %.2f GiB over TCP loopback into one reader through "
+		 "each relay, alternating",
+		 (double)total / (1 << 30));
+	struct bench_table t = {
+		.title = title,
+		.csv_case = tuned ? "bridge-tuned" : "bridge",
+		.param = total,
+		.nmetrics = M_COUNT,
+		.metrics = { "gbps", "cpu_s_per_gb", "sender_cpu_s_per_gb",
+			     "relay_maxrss_kib" },
+		.unit = "GB/s",
+		.higher_better = 1,
+		.baseline = baseline < 0 ? 0 : baseline,
+	};
+	bench_cell(&t, e, n);
+	report(e, n, by_kind, load_before);
 	return 0;
 }

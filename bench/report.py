@@ -56,8 +56,10 @@ CASE_LABELS = {
 UNITS = {
     "gbps": "GB/s", "mmsgs": "M msgs/s", "median_us": "µs", "p99_us": "µs",
     "p999_us": "µs", "cpu_s_per_gb": "CPU s/GB", "rss_kib": "KiB", "fds": "fds",
+    "sender_cpu_s_per_gb": "sender CPU s/GB", "relay_maxrss_kib": "KiB",
 }
-LOWER_IS_BETTER = {"median_us", "p99_us", "p999_us", "cpu_s_per_gb", "rss_kib", "fds"}
+LOWER_IS_BETTER = {"median_us", "p99_us", "p999_us", "cpu_s_per_gb", "rss_kib", "fds",
+                   "sender_cpu_s_per_gb", "relay_maxrss_kib"}
 
 
 def label(case, transport):
