@@ -967,8 +967,44 @@ static void fifo_close_writer(shmpipe_bridge *b)
 	b->fifo_len = b->fifo_sent = 0;
 }
 
-/* IN: move units from the pipe into the FIFO while a reader has it open
- * and it takes them. Each unit is framed as for --out connections. */
+/* The FIFO is full: wait for it, not for the pipe. */
+static void fifo_wait_writable(shmpipe_bridge *b)
+{
+	fd_interest(b, shmpipe_fd(b->fifo_pipe), &b->fifo_pipe_ep,
+		    &b->fifo_pipe_events, 0);
+	fd_interest(b, b->fifo_fd, &b->fifo_fd_ep, &b->fifo_fd_events,
+		    EPOLLOUT);
+}
+
+/* A stream pipe's bytes go into the FIFO straight from the ring (peek),
+ * and only what the FIFO took is released: nothing leaves the pipe that
+ * is not in the FIFO, so stopping, or a reader leaving, loses nothing the
+ * pipe held. 1 moved some, 0 nothing to move or the FIFO is full (then
+ * *@full), <0 the reader went away. */
+static int fifo_move_stream(shmpipe_bridge *b, bool *full)
+{
+	const void *p;
+	ssize_t n = shmpipe_peek(b->fifo_pipe, &p, 0);
+	if (n <= 0)
+		return 0;
+	ssize_t w = write(b->fifo_fd, p, (size_t)n);
+	int err = errno;
+	shmpipe_release(b->fifo_pipe, w > 0 ? (size_t)w : 0);
+	if (w > 0)
+		return 1;
+	if (w < 0 && err == EINTR)
+		return 1;
+	if (w < 0 && err == EAGAIN) {
+		*full = true;
+		return 0;
+	}
+	return -1;
+}
+
+/* IN: move the pipe's data into the FIFO while a reader has it open and
+ * takes it. A message pipe's units are framed as for --out connections,
+ * one at a time through fifo_buf (what the FIFO has not taken yet waits
+ * there; drain_and_close() flushes it at a stop). */
 static void fifo_pump(shmpipe_bridge *b)
 {
 	if (b->fifo_fd < 0) {
@@ -977,17 +1013,24 @@ static void fifo_pump(shmpipe_bridge *b)
 			return; /* ENXIO: no reader yet; sweep() tries again */
 	}
 	for (int i = 0; i < 64; i++) {
+		bool full = false;
+		if (!b->message) {
+			int r = fifo_move_stream(b, &full);
+			if (r < 0) {
+				fifo_close_writer(b); /* the reader went away */
+				return;
+			}
+			if (full)
+				return fifo_wait_writable(b);
+			if (!r)
+				break;
+			continue;
+		}
 		while (b->fifo_sent < b->fifo_len) {
 			ssize_t n = write(b->fifo_fd, b->fifo_buf + b->fifo_sent,
 					  b->fifo_len - b->fifo_sent);
-			if (n < 0 && errno == EAGAIN) {
-				fd_interest(b, shmpipe_fd(b->fifo_pipe),
-					    &b->fifo_pipe_ep,
-					    &b->fifo_pipe_events, 0);
-				fd_interest(b, b->fifo_fd, &b->fifo_fd_ep,
-					    &b->fifo_fd_events, EPOLLOUT);
-				return;
-			}
+			if (n < 0 && errno == EAGAIN)
+				return fifo_wait_writable(b);
 			if (n <= 0 && errno != EINTR) {
 				fifo_close_writer(b); /* the reader went away */
 				return;
@@ -1004,6 +1047,25 @@ static void fifo_pump(shmpipe_bridge *b)
 	fd_interest(b, b->fifo_fd, &b->fifo_fd_ep, &b->fifo_fd_events, 0);
 	fd_interest(b, shmpipe_fd(b->fifo_pipe), &b->fifo_pipe_ep,
 		    &b->fifo_pipe_events, EPOLLIN);
+}
+
+/* Stop: a message unit the FIFO has taken part of is finished (its reader
+ * is there) until @deadline; the rest stays in the pipe. */
+static void fifo_flush(shmpipe_bridge *b, uint64_t deadline)
+{
+	while (b->fifo_fd >= 0 && b->fifo_sent < b->fifo_len &&
+	       shmpipe__now_ns() < deadline) {
+		ssize_t n = write(b->fifo_fd, b->fifo_buf + b->fifo_sent,
+				  b->fifo_len - b->fifo_sent);
+		if (n > 0) {
+			b->fifo_sent += (size_t)n;
+		} else if (n < 0 && errno == EAGAIN) {
+			struct pollfd pfd = { .fd = b->fifo_fd, .events = POLLOUT };
+			poll(&pfd, 1, 100);
+		} else if (n < 0 && errno != EINTR) {
+			break;
+		}
+	}
 }
 
 static void fifo_tick(shmpipe_bridge *b)
@@ -1179,6 +1241,8 @@ static void drain_and_close(shmpipe_bridge *b)
 				break;
 		}
 	}
+	if (b->cfg.direction == SHMPIPE_BRIDGE_IN)
+		fifo_flush(b, deadline);
 	b->stopping = 1;
 	while (b->conns)
 		conn_close(b, b->conns, NULL);
