@@ -667,8 +667,17 @@ static int64_t wait_for_data(shmpipe *p, uint64_t *head, uint64_t want,
 		p->seen_tail = tail;
 		if (tail != *head)
 			return (int64_t)(tail - *head);
-		if (at_eof(p))
-			return 0;
+		if (at_eof(p)) {
+			/* The last writer may have written and detached since
+			 * the positions were loaded (its tail store comes
+			 * before its detach, so a second look sees it): end
+			 * of file only if the pipe is still empty now. */
+			r = load_positions(p, &tail, head);
+			if (r < 0)
+				return r;
+			p->seen_tail = tail;
+			return (int64_t)(tail - *head);
+		}
 		r = wait_change(p, &p->sh->tail, tail, &p->sh->data_seq,
 				&p->sh->readers_waiting, ROLE_READ,
 				READER_SLICE_MS, w);
