@@ -47,16 +47,26 @@ EXAMPLES  := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 TEST_PROGS := $(patsubst tests/%.c,$(B)/tests/%,$(filter-out tests/helpers.c,$(wildcard tests/*.c)))
 TEST_SCRIPTS := $(filter-out tests/run.sh,$(wildcard tests/*.sh))
 MANPAGES  := $(wildcard man/*.[0-9])
+# make torture (RELIABILITY.md): programs in tests/torture/, libFuzzer
+# targets in tests/fuzz/ (each also built with a plain main that replays
+# its corpus: `make check` runs those), TSan programs in tests/tsan/.
+TORTURE_PROGS := $(patsubst tests/torture/%.c,$(B)/torture/%,$(wildcard tests/torture/*.c))
+FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(filter-out tests/fuzz/replay_main.c,$(wildcard tests/fuzz/*.c)))
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(B)/fuzz/%-replay)
+FUZZ_CC    ?= clang
+FUZZ_DIR   := build/fuzz-clang
+TSAN_DIR   := build/tsan
+TSAN_PROGS := $(patsubst tests/tsan/%.c,$(TSAN_DIR)/%,$(wildcard tests/tsan/*.c))
 BENCHES   := $(patsubst bench/%.c,$(B)/%,$(filter-out bench/common.c,$(wildcard bench/*.c)))
 
-.PHONY: all lib check install uninstall demo clean deps bench
-all: lib $(CLI) $(EXAMPLES) $(TEST_PROGS) $(BENCHES)
+.PHONY: all lib check install uninstall demo clean deps bench torture fuzz tsan
+all: lib $(CLI) $(EXAMPLES) $(TEST_PROGS) $(BENCHES) $(TORTURE_PROGS) $(FUZZ_REPLAY)
 lib: $(STATIC) $(SHARED)
 
 $(B)/src/%.o: src/%.c include/shmpipe.h $(wildcard src/*.h) | $(B)/src
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -DSHMPIPE_BUILDING -c -o $@ $<
 
-$(B)/src $(B)/examples $(B)/tests $(B)/tools:
+$(B)/src $(B)/examples $(B)/tests $(B)/tools $(B)/torture $(B)/fuzz $(FUZZ_DIR) $(TSAN_DIR):
 	mkdir -p $@
 
 $(STATIC): $(LIB_OBJS)
@@ -86,6 +96,26 @@ $(B)/examples/%: examples/%.c $(STATIC) | $(B)/examples
 $(B)/tests/%: tests/%.c tests/helpers.c tests/helpers.h $(STATIC) | $(B)/tests
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< tests/helpers.c $(STATIC) $(LDLIBS)
 
+$(B)/torture/%: tests/torture/%.c tests/helpers.c tests/helpers.h $(STATIC) | $(B)/torture
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< tests/helpers.c $(STATIC) $(LDLIBS)
+
+# A fuzz target with a main() that feeds it every file of its corpus.
+$(B)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay_main.c $(STATIC) | $(B)/fuzz
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< tests/fuzz/replay_main.c $(STATIC) $(LDLIBS)
+
+# The same target under libFuzzer, ASan and UBSan: the library compiled
+# in, instrumented. `make fuzz` (clang needed: scripts/deps.sh torture).
+$(FUZZ_DIR)/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard src/*.h) include/shmpipe.h | $(FUZZ_DIR)
+	$(FUZZ_CC) -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Iinclude -Isrc -Itests -DSHMPIPE_BUILDING -o $@ $< $(LIB_SRCS) -lpthread
+fuzz: $(FUZZ_NAMES:%=$(FUZZ_DIR)/%)
+
+# Threads sharing one mapping, under ThreadSanitizer: library compiled in.
+$(TSAN_DIR)/%: tests/tsan/%.c tests/helpers.c tests/helpers.h $(LIB_SRCS) $(wildcard src/*.h) include/shmpipe.h | $(TSAN_DIR)
+	$(CC) -std=c11 -O1 -g -fsanitize=thread -Iinclude -Isrc -Itests -DSHMPIPE_BUILDING \
+		-o $@ $< tests/helpers.c $(LIB_SRCS) -lpthread
+tsan: $(TSAN_PROGS)
+
 # Every bench links bench/common.c (bench/bench.h): the side-by-side runner.
 $(B)/%: bench/%.c bench/common.c bench/bench.h $(STATIC)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Ibench $(LDFLAGS) -o $@ $< bench/common.c $(STATIC) $(LDLIBS) -lm
@@ -100,6 +130,13 @@ deps:
 check: deps all
 	@BUILD=$(abspath $(B)) SHMPIPE=$(abspath $(CLI)) SANITIZE=$(SANITIZE) \
 		tests/run.sh $(TEST_PROGS) $(TEST_SCRIPTS)
+
+# The proofs of RELIABILITY.md, after the unit tests; SOAK=SECONDS makes
+# the soak longer, FUZZ_SECONDS each fuzzer's run.
+torture: all fuzz tsan
+	@scripts/deps.sh check torture
+	@BUILD=$(abspath $(B)) SHMPIPE=$(abspath $(CLI)) FUZZ=$(abspath $(FUZZ_DIR)) \
+		TSAN=$(abspath $(TSAN_DIR)) tests/torture/run.sh
 
 demo: all
 	@scripts/deps.sh check

@@ -5,6 +5,7 @@
 # that need a missing tool skip themselves, exit 77).
 #   check  what `make check` uses (clients for the bridge tests too)
 #   bench  the competitors of `make bench`   ci  a second compiler (clang)
+#   torture  clang (libFuzzer) and spin (the model checker) for `make torture`
 set -u
 need=""
 want() { # want COMMAND PACKAGE
@@ -31,6 +32,10 @@ for group in "$@"; do
 		;;
 	ci)
 		want clang clang
+		;;
+	torture)
+		want clang clang
+		want spin spin
 		;;
 	*) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
 	esac

@@ -4,6 +4,8 @@
 # leaves a new shmpipe object in /dev/shm fails too (and the object is
 # removed). Last line: "N passed, N failed[, N skipped]"; exit 1 on failure.
 #   TEST_TIMEOUT=seconds (default 300)   VERBOSE=1 shows every test's output
+#   FIGURES_FILE=path: lines "figure NAME VALUE" that tests print are
+#   appended there (make torture sums them into its table)
 set -u
 timeout_s=${TEST_TIMEOUT:-300}
 pass=0 fail=0 skip=0 failed=()
@@ -35,6 +37,9 @@ for t in "$@"; do
 		rc=1
 	fi
 	for o in $leaked; do rm -f "/dev/shm/$o"; done
+	if [ -n "${FIGURES_FILE:-}" ]; then
+		grep -E '^figure [A-Za-z0-9_]+ [0-9]+$' "$logdir/$name.log" >>"$FIGURES_FILE"
+	fi
 	case $rc in
 	0) pass=$((pass + 1)); echo "PASS $name (${secs}s)" ;;
 	77) skip=$((skip + 1)); echo "SKIP $name: $(tail -n 1 "$logdir/$name.log")" ;;
