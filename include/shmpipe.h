@@ -425,6 +425,14 @@ SHMPIPE_API int shmpipe_shutdown_close(shmpipe_shutdown *h);
  * Untrusted memory: every position and length read from the shared object is
  * checked before use; a corrupt or hostile object yields -EBADMSG, never an
  * access outside the mapping, an endless loop or a crash.
+ * A peer that truncates the object (ftruncate by anyone with write access)
+ * does not get a SIGBUS to you either: the first shmpipe_open() installs a
+ * SIGBUS handler that turns a fault inside a pipe's mapping into zero pages
+ * and makes every later call on that handle return -EBADMSG (memory you
+ * touch between peek and release, or reserve and commit, reads zeros).
+ * A SIGBUS anywhere else goes to the handler installed before (or kills,
+ * by default); a program that installs its own SIGBUS handler afterwards
+ * must likewise pass on the faults it does not own.
  *
  * Fast path: a handle opened with SHMPIPE_EXCLUSIVE holds its side's lock
  * for its whole life, so a single writer and a single reader opened that

@@ -77,6 +77,13 @@ int shmpipe__map_mirror(int fd, size_t size, size_t mirror_offset,
 int shmpipe__close(int fd);
 int shmpipe__unlink(const char *path);
 
+/* sigbus.c: guard [@addr, @addr + @len) against truncation of the object
+ * by another process: a SIGBUS there turns the range into private zero
+ * pages and sets *@flag, instead of killing. Returns a slot for unguard,
+ * or -ENOSPC (table full: not guarded), -errno (no handler). */
+int shmpipe__sigbus_guard(void *addr, size_t len, _Atomic int *flag);
+void shmpipe__sigbus_unguard(int slot);
+
 /* Absolute CLOCK_MONOTONIC deadline @timeout_ms (> 0) from now. */
 void shmpipe__deadline(struct timespec *abs, int timeout_ms);
 /* Milliseconds left until @abs (0 when passed). */
@@ -147,6 +154,12 @@ void *shmpipe__region_base(const shmpipe_region *r);
 /* The mirror offset validated at open (0 for created or plain regions):
  * the mapping covers it plus twice (object size - mirror offset). */
 size_t shmpipe__region_mirror_offset(const shmpipe_region *r);
+/* Guard the mapping against truncation by another process (sigbus.c):
+ * from then on a truncation turns it into zero pages and raises the flag
+ * shmpipe__region_truncated() points at, instead of a SIGBUS. Best effort:
+ * with the guard table full the mapping stays unguarded. */
+void shmpipe__region_guard(shmpipe_region *r);
+_Atomic int *shmpipe__region_truncated(shmpipe_region *r);
 size_t shmpipe__page_size(void);
 
 #endif /* SHMPIPE_INTERNAL_H */

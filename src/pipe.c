@@ -280,6 +280,22 @@ unsigned shmpipe__pipe_count(const struct pipe_shared *sh, unsigned role)
 	return n;
 }
 
+/* The flag of handles on ordinary memory (tests): never raised. */
+static _Atomic int never_truncated;
+
+/* Whether another process truncated the object under @p (sigbus.c): the
+ * mapping is then zero pages, and whatever was computed from it is void. */
+static int truncated(const shmpipe *p)
+{
+	return atomic_load_explicit(p->truncated, memory_order_relaxed);
+}
+
+/* @r, unless the object was truncated while it was computed. */
+static int64_t checked(const shmpipe *p, int64_t r)
+{
+	return truncated(p) ? -EBADMSG : r;
+}
+
 /* --------------------------------------------------------- wait / wake */
 
 static void wake(_Atomic uint32_t *seq, _Atomic uint32_t *waiting)
@@ -327,6 +343,8 @@ static int wait_change(shmpipe *p, _Atomic uint64_t *pos, uint64_t seen,
 		       _Atomic uint32_t *seq, _Atomic uint32_t *waiting,
 		       unsigned role, int slice_ms, struct wait_ctx *w)
 {
+	if (truncated(p))
+		return -EBADMSG; /* zero pages: nothing will ever change */
 	if (w->timeout_ms == 0) {
 		if (p->notify_fd >= 0) { /* the fd's readiness is stale */
 			atomic_fetch_add(&p->notify_poke, 1);
@@ -449,6 +467,7 @@ static shmpipe *handle_new(unsigned flags)
 	shmpipe *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
+	p->truncated = &never_truncated;
 	p->notify_fd = -1;
 	p->pid = getpid();
 	p->role = (flags & SHMPIPE_WRITE) ? ROLE_WRITE : ROLE_READ;
@@ -497,6 +516,8 @@ SHMPIPE_API int shmpipe_open(shmpipe **out, const char *name, unsigned flags)
 	r = shmpipe__region_open(&p->region, name, SHMPIPE__TYPE_PIPE);
 	if (r < 0)
 		goto fail_free;
+	shmpipe__region_guard(p->region);
+	p->truncated = shmpipe__region_truncated(p->region);
 	r = shmpipe__pipe_geometry(p->region, &p->g);
 	if (r < 0)
 		goto fail_region;
@@ -836,7 +857,7 @@ SHMPIPE_API ssize_t shmpipe_write(shmpipe *p, const void *buf, size_t len,
 	ssize_t n = len <= p->g.capacity ? write_unit(p, buf, len, &w)
 					 : write_pieces(p, buf, len, &w);
 	side_unlock(p);
-	return n;
+	return checked(p, n);
 }
 
 SHMPIPE_API ssize_t shmpipe_reserve(shmpipe *p, void **ptr, size_t len,
@@ -860,6 +881,10 @@ SHMPIPE_API ssize_t shmpipe_reserve(shmpipe *p, void **ptr, size_t len,
 		side_unlock(p);
 		return room;
 	}
+	if (truncated(p)) {
+		side_unlock(p);
+		return -EBADMSG;
+	}
 	p->reserved = len;
 	p->reserved_tail = tail;
 	char *at = p->g.ring + tail % p->g.ring_size;
@@ -882,7 +907,7 @@ SHMPIPE_API ssize_t shmpipe_commit(shmpipe *p, size_t used)
 	}
 	p->reserved = 0;
 	side_unlock(p);
-	return (ssize_t)used;
+	return checked(p, (ssize_t)used);
 }
 
 /* ----------------------------------------------------------------- read */
@@ -952,7 +977,7 @@ SHMPIPE_API ssize_t shmpipe_read(shmpipe *p, void *buf, size_t len,
 		got = (int64_t)u.len;
 	}
 	side_unlock(p);
-	return (ssize_t)got;
+	return checked(p, got);
 }
 
 SHMPIPE_API ssize_t shmpipe_next_size(shmpipe *p, int timeout_ms)
@@ -961,7 +986,7 @@ SHMPIPE_API ssize_t shmpipe_next_size(shmpipe *p, int timeout_ms)
 	int64_t got = read_begin(p, timeout_ms, UINT64_MAX, &u);
 	if (got > 0)
 		side_unlock(p);
-	return (ssize_t)got;
+	return checked(p, got);
 }
 
 SHMPIPE_API ssize_t shmpipe_peek(shmpipe *p, const void **ptr, int timeout_ms)
@@ -972,8 +997,10 @@ SHMPIPE_API ssize_t shmpipe_peek(shmpipe *p, const void **ptr, int timeout_ms)
 	}
 	struct unit u;
 	int64_t got = read_begin(p, timeout_ms, UINT64_MAX, &u);
-	if (got <= 0)
-		return (ssize_t)got;
+	if (got > 0 && truncated(p))
+		side_unlock(p);
+	if (got <= 0 || truncated(p))
+		return checked(p, got);
 	p->peeked_active = 1;
 	p->peeked_head = u.head;
 	p->peeked_len = u.len;
@@ -995,7 +1022,7 @@ SHMPIPE_API int shmpipe_release(shmpipe *p, size_t len)
 	}
 	p->peeked_active = 0;
 	side_unlock(p);
-	return 0;
+	return (int)checked(p, 0);
 }
 
 /* ---------------------------------------------------------------- misc */
@@ -1015,7 +1042,7 @@ SHMPIPE_API ssize_t shmpipe_room(shmpipe *p)
 	uint64_t room = p->g.capacity - (tail - head);
 	if (p->g.kind == SHMPIPE_MESSAGE)
 		room = room >= 2 * MSG_HEADER ? (room - MSG_HEADER) & ~7ull : 0;
-	return (ssize_t)room;
+	return checked(p, (ssize_t)room);
 }
 
 SHMPIPE_API size_t shmpipe_capacity(const shmpipe *p)

@@ -123,6 +123,9 @@ struct pipe_geometry {
 
 struct shmpipe {
 	shmpipe_region *region;
+	/* Raised when another process truncated the object under us (see
+	 * sigbus.c): the mapping is zero pages, every result is -EBADMSG. */
+	_Atomic int *truncated;
 	struct pipe_shared *sh;
 	struct pipe_geometry g;
 	unsigned role;	/* ROLE_READ or ROLE_WRITE */

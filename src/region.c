@@ -24,6 +24,8 @@ struct shmpipe_region {
 	size_t data_size;
 	size_t mirror_offset; /* as validated at open; 0 when not mirrored */
 	char name[SHMPIPE_NAME_MAX + 1];
+	int guard;	       /* sigbus.c slot, -1 when not guarded */
+	_Atomic int truncated; /* set by sigbus.c: the mapping is zero pages */
 };
 
 struct fill_args {
@@ -72,6 +74,7 @@ static shmpipe_region *region_new(const char *name, void *map, size_t size,
 	r->map = map;
 	r->map_size = map_size;
 	r->data_size = size - SHMPIPE__REGION_HEADER_SIZE;
+	r->guard = -1;
 	strcpy(r->name, name); /* validated: at most SHMPIPE_NAME_MAX */
 	return r;
 }
@@ -233,10 +236,23 @@ size_t shmpipe__page_size(void)
 	return page;
 }
 
+void shmpipe__region_guard(shmpipe_region *r)
+{
+	if (r->guard < 0)
+		r->guard = shmpipe__sigbus_guard(r->map, r->map_size,
+						 &r->truncated);
+}
+
+_Atomic int *shmpipe__region_truncated(shmpipe_region *r)
+{
+	return &r->truncated;
+}
+
 SHMPIPE_API void shmpipe_region_close(shmpipe_region *r)
 {
 	if (!r)
 		return;
+	shmpipe__sigbus_unguard(r->guard);
 	munmap(r->map, r->map_size);
 	free(r);
 }

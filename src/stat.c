@@ -93,10 +93,13 @@ SHMPIPE_API int shmpipe_stat(const char *name, struct shmpipe_stats *st)
 	int r = shmpipe__region_open(&region, name, SHMPIPE__TYPE_PIPE);
 	if (r < 0)
 		return r;
+	shmpipe__region_guard(region);
 	struct pipe_geometry g;
 	r = shmpipe__pipe_geometry(region, &g);
 	if (r == 0)
 		r = snapshot(shmpipe_region_data(region), &g, st);
+	if (atomic_load(shmpipe__region_truncated(region)))
+		r = -EBADMSG;
 	shmpipe_region_close(region);
 	return r;
 }
@@ -105,7 +108,8 @@ SHMPIPE_API int shmpipe_stat_handle(shmpipe *p, struct shmpipe_stats *st)
 {
 	if (!st)
 		return -EINVAL;
-	return snapshot(p->sh, &p->g, st);
+	int r = snapshot(p->sh, &p->g, st);
+	return atomic_load(p->truncated) ? -EBADMSG : r;
 }
 
 SHMPIPE_API int shmpipe_list(int (*fn)(const char *name, void *arg), void *arg)
