@@ -10,7 +10,8 @@
 #  - meanwhile a normal client sending a whole line every 0.5 s for 6 s
 #    (three times the timeout) is unaffected: it stays connected and
 #    every line arrives, in order;
-#  - the SIGUSR1 report counts the two closed ("idle closed 2").
+#  - `stat --json` (bridge.idle_closed) and the SIGUSR1 report count the
+#    two closed ("idle closed 2").
 # Loopback only, ephemeral port, pipe t-PID-..., everything cleaned up.
 set -u
 S=$SHMPIPE
@@ -125,6 +126,8 @@ printf 'normal line %02d\n' $(seq 0 11) | cmp -s - "$tmp/out" ||
 [ "$(field bytes_buffered)" = 0 ] || fail "more bytes in the pipe (the trickle's?)"
 [ "$(field bytes_in)" = "$(stat -c %s "$tmp/out")" ] || fail "bytes_in $(field bytes_in)"
 
+[ "$(field bridge.idle_closed)" = 2 ] ||
+	fail "stat: bridge.idle_closed $(field bridge.idle_closed), want 2"
 kill -USR1 "$spid"
 for _ in $(seq 50); do
 	grep -q 'stats:' "$tmp/serve.err" && break

@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 void cli_pipe_error(int err, const char *verb, const char *name)
 {
@@ -34,19 +35,68 @@ void cli_pipe_error(int err, const char *verb, const char *name)
 static void create_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: shmpipe create NAME [--size L] [--message] [--mode OCTAL] [--force]\n"
+		"Usage: shmpipe create NAME [--size L] [--message] [--mode OCTAL]\n"
+		"                      [--force | --exist-ok]\n"
 		"Create the buffered pipe NAME (/dev/shm/shmpipe.NAME), empty.\n\n"
 		"  -s, --size L      capacity in bytes, with K, M, G suffixes (powers of\n"
 		"                    1024): the pipe holds exactly L bytes (default 1M);\n"
 		"                    its memory is reserved now, so a full /dev/shm fails\n"
-		"                    here and never later\n"
+		"                    here and never later; a size /dev/shm cannot hold\n"
+		"                    is refused before anything is allocated, with the\n"
+		"                    limit and how to raise it (see 'shmpipe doctor')\n"
 		"  -m, --message     message pipe: each write is one message, each read\n"
 		"                    returns one (each message takes 8 bytes more, rounded\n"
 		"                    up to 8); default: a byte stream\n"
 		"      --mode OCTAL  permissions, exactly, whatever the umask (default 600)\n"
 		"  -f, --force       replace an existing pipe of that name\n"
+		"      --exist-ok    succeed, keeping it and its data, if a pipe of that\n"
+		"                    name exists with the same kind and capacity (for\n"
+		"                    service start-up); any other object is an error\n"
 		"  -h, --help        show this help\n\n"
 		"Example: shmpipe create sensors --size 256M --message\n");
+}
+
+/*
+ * Refuse, before anything is allocated, a pipe that /dev/shm cannot hold
+ * (printing which limit and how to raise it). The library would fail with
+ * -ENOSPC too, after reserving what it could; this names the limit. A bad
+ * name, or an existing one without --force, is left to shmpipe_create()
+ * to report: those are the more useful errors.
+ */
+static bool fits_before_create(const char *name, uint64_t need,
+			       unsigned flags)
+{
+	char path[sizeof(CLI_SHM_DIR "/shmpipe.") + SHMPIPE_NAME_MAX];
+	struct stat st;
+	if (shmpipe_name_check(name) < 0)
+		return true;
+	snprintf(path, sizeof(path), "%s/shmpipe.%s", CLI_SHM_DIR, name);
+	if (!(flags & SHMPIPE_REPLACE) && lstat(path, &st) == 0)
+		return true;
+	return cli_shm_check_fit("create", name, need) == 0;
+}
+
+/* --exist-ok: the pipe @name exists; fine if it is what was asked for. */
+static int keep_existing(const char *name, const struct shmpipe_config *cfg)
+{
+	struct shmpipe_stats st;
+	int r = shmpipe_stat(name, &st);
+	if (r < 0) {
+		cli_pipe_error(r, "create", name);
+		return EXIT_ERROR;
+	}
+	if (st.kind == cfg->kind && st.capacity == cfg->capacity)
+		return EXIT_OK;
+	char have[32], want[32];
+	fprintf(stderr,
+		"shmpipe: create '%s': it exists as a %s pipe of %s, not a %s "
+		"pipe of %s (remove it first, or use --force to replace it "
+		"and its data)\n",
+		name, st.kind == SHMPIPE_MESSAGE ? "message" : "stream",
+		cli_human_size(st.capacity, have),
+		cfg->kind == SHMPIPE_MESSAGE ? "message" : "stream",
+		cli_human_size(cfg->capacity, want));
+	return EXIT_ERROR;
 }
 
 int cmd_create(int argc, char **argv)
@@ -56,9 +106,11 @@ int cmd_create(int argc, char **argv)
 		{ "message", no_argument, NULL, 'm' },
 		{ "mode", required_argument, NULL, 'M' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "exist-ok", no_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	bool exist_ok = false;
 	struct shmpipe_config cfg = { .capacity = SHMPIPE_DEFAULT_CAPACITY };
 	int c;
 	optind = 1;
@@ -88,6 +140,9 @@ int cmd_create(int argc, char **argv)
 		case 'f':
 			cfg.flags |= SHMPIPE_REPLACE;
 			break;
+		case 'E':
+			exist_ok = true;
+			break;
 		case 'h':
 			create_usage(stdout);
 			return EXIT_OK;
@@ -98,11 +153,31 @@ int cmd_create(int argc, char **argv)
 	if (optind != argc - 1)
 		return cli_usage_error("create", "expected one pipe NAME");
 	const char *name = argv[optind];
+	if (exist_ok && (cfg.flags & SHMPIPE_REPLACE))
+		return cli_usage_error("create",
+				       "--force and --exist-ok contradict each other");
 	if (cfg.kind == SHMPIPE_MESSAGE && cfg.capacity < 16)
 		return cli_usage_error("create",
 				       "bad size %zu: a message pipe needs at least 16 bytes (a message takes 8 bytes of header plus its length rounded up to 8)",
 				       cfg.capacity);
+	uint64_t need = cli_pipe_footprint(cfg.capacity);
+	if (!fits_before_create(name, need, cfg.flags))
+		return EXIT_ERROR;
 	int r = shmpipe_create(name, &cfg);
+	struct cli_shm_info info;
+	if (r == -ENOSPC && cli_shm_info(&info) == 0) {
+		cli_shm_refuse("create", name, need, &info);
+		return EXIT_ERROR;
+	}
+	if (r == -ENOENT && cli_shm_info(&info) < 0 && !info.present) {
+		char advice[320];
+		cli_shm_advice(advice, sizeof(advice), &info, need);
+		fprintf(stderr, "shmpipe: create '%s': no %s (%s); %s\n", name,
+			CLI_SHM_DIR, shmpipe_strerror(info.err), advice);
+		return EXIT_ERROR;
+	}
+	if (r == -EEXIST && exist_ok)
+		return keep_existing(name, &cfg);
 	if (r < 0) {
 		cli_pipe_error(r, "create", name);
 		return shmpipe_name_check(name) < 0 ? EXIT_USAGE : EXIT_ERROR;

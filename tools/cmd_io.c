@@ -13,6 +13,8 @@
  * read takes each unit with peek and releases it only after stdout took it
  * (at-least-once), so a reader stopped by a closed stdout or a signal loses
  * nothing.
+ *
+ * --progress draws a line on stderr while data moves (see "progress").
  */
 #define _GNU_SOURCE
 #include "cli.h"
@@ -41,6 +43,7 @@ struct io_opts {
 	uint64_t count; /* 0: no limit */
 	const char *connect; /* remote bridge address, or NULL */
 	const char *token_file;
+	bool progress;
 };
 
 static int parse_io_opts(const char *cmd, int argc, char **argv,
@@ -53,6 +56,7 @@ static int parse_io_opts(const char *cmd, int argc, char **argv,
 		{ "count", required_argument, NULL, 'n' },
 		{ "connect", required_argument, NULL, 'c' },
 		{ "token-file", required_argument, NULL, 'T' },
+		{ "progress", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -61,6 +65,7 @@ static int parse_io_opts(const char *cmd, int argc, char **argv,
 	o->timeout_ms = -1;
 	o->count = 0;
 	o->connect = o->token_file = NULL;
+	o->progress = false;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, is_read ? "lt:n:h" : "lt:h", opts,
 				NULL)) != -1) {
@@ -86,6 +91,9 @@ static int parse_io_opts(const char *cmd, int argc, char **argv,
 		case 'T':
 			o->token_file = optarg;
 			break;
+		case 'P':
+			o->progress = true;
+			break;
 		case 'h':
 			usage();
 			return -1;
@@ -105,6 +113,232 @@ static int parse_io_opts(const char *cmd, int argc, char **argv,
 		return cli_usage_error(cmd, "expected one pipe NAME");
 	o->name = argv[optind];
 	return 0;
+}
+
+/* --------------------------------------------------------------- progress
+ *
+ * --progress: a line on stderr, redrawn in place every PROGRESS_REDRAW_NS
+ * or so, when stderr is a terminal (nothing at all otherwise): bytes so
+ * far, the rate over about the last second, the average, the time, and
+ * the pipe's fill level; at the end a line with the totals.
+ *
+ * The data path only counts: progress_count() adds and decrements a
+ * countdown, and reads the clock (vDSO, no system call) when it runs out;
+ * the countdown adapts so that this happens every 20-100 ms whatever the
+ * size and pace of the calls. A wait on the pipe (full for a writer, empty
+ * for a reader) is cut into PROGRESS_SLICE_MS slices, so a stall shows as
+ * it happens. Bytes are those of stdin (write) and stdout (read), framing
+ * included, as a count of the input or output would give.
+ */
+#define PROGRESS_REDRAW_NS 250000000u
+#define PROGRESS_SLICE_MS  250
+#define PROGRESS_WINDOW	   4 /* samples, one per redraw: about a second */
+#define PROGRESS_MAX_EVERY (1u << 16)
+
+struct progress {
+	bool on;
+	bool shown;	  /* a line is on the screen, the cursor at its end */
+	const char *verb; /* "wrote", "read" */
+	shmpipe *pipe;	  /* for the fill level; NULL with --connect */
+	uint64_t bytes;
+	unsigned countdown, every; /* calls until the next look at the clock,
+				      and between two looks */
+	uint64_t start_ns, check_ns, draw_ns;
+	struct {
+		uint64_t ns, bytes;
+	} window[PROGRESS_WINDOW]; /* the rate is taken over these */
+	unsigned oldest;
+};
+
+static void progress_emit(struct progress *p, const char *line, bool last)
+{
+	char buf[320];
+	int n = snprintf(buf, sizeof(buf), "\r%s" CLI_TERM_CLEAR_EOL "%s", line,
+			 last ? "\n" : "");
+	if (n > 0)
+		cli_write_all(2, buf,
+			      (size_t)n < sizeof(buf) ? (size_t)n
+						      : sizeof(buf) - 1);
+	p->shown = !last;
+}
+
+enum { P_RATE = 1, P_AVG = 2, P_TIME = 4, P_FILL = 8, P_BAR = 16 };
+
+static void progress_draw(struct progress *p, uint64_t now)
+{
+	double secs = (double)(now - p->start_ns) / 1e9;
+	uint64_t then_ns = p->window[p->oldest].ns;
+	uint64_t then_bytes = p->window[p->oldest].bytes;
+	double rate = now > then_ns ? (double)(p->bytes - then_bytes) * 1e9 /
+					      (double)(now - then_ns)
+				    : 0;
+	p->window[p->oldest].ns = now;
+	p->window[p->oldest].bytes = p->bytes;
+	p->oldest = (p->oldest + 1) % PROGRESS_WINDOW;
+	p->draw_ns = now;
+
+	double fill = -1;
+	struct shmpipe_stats st;
+	if (p->pipe && shmpipe_stat_handle(p->pipe, &st) == 0 && st.capacity)
+		fill = (double)st.fill / (double)st.capacity;
+
+	unsigned cols;
+	cli_term_size(2, &cols, NULL);
+	size_t room = cols > 1 ? cols - 1 : 1; /* never the last column */
+	if (room > 200)
+		room = 200;
+	char size[32], now_rate[32], avg[32], elapsed[32], bar[32], line[256];
+	cli_human_size(p->bytes, size);
+	cli_human_rate(rate, now_rate);
+	cli_human_rate(secs > 0 ? (double)p->bytes / secs : 0, avg);
+	cli_human_duration(secs, elapsed);
+	static const unsigned shapes[] = {
+		P_RATE | P_AVG | P_TIME | P_FILL | P_BAR,
+		P_RATE | P_AVG | P_TIME | P_FILL,
+		P_RATE | P_TIME | P_FILL,
+		P_RATE | P_FILL,
+		P_RATE,
+		0,
+	};
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(*shapes); i++) {
+		unsigned s = shapes[i];
+		if (fill < 0)
+			s &= ~(unsigned)(P_FILL | P_BAR);
+		/* padded to the usual widths, so the line does not jitter */
+		int n = snprintf(line, sizeof(line), "%8s", size);
+		if (s & P_RATE)
+			n += snprintf(line + n, sizeof(line) - n, "  %10s",
+				      now_rate);
+		if (s & P_AVG)
+			n += snprintf(line + n, sizeof(line) - n, "  avg %10s",
+				      avg);
+		if (s & P_TIME)
+			n += snprintf(line + n, sizeof(line) - n, "  %5s",
+				      elapsed);
+		if (s & P_FILL)
+			n += snprintf(line + n, sizeof(line) - n,
+				      "  fill %3.0f%%", fill * 100);
+		if (s & P_BAR) {
+			size_t left = room > (size_t)n + 1 ? room - n - 1 : 0;
+			if (left < 10)
+				continue; /* no room for a useful bar */
+			snprintf(
+				line + n, sizeof(line) - n, " %s",
+				cli_term_bar(bar, left < 22 ? left : 22, fill));
+		}
+		if (strlen(line) <= room)
+			break;
+	}
+	cli_term_fit(line, room);
+	progress_emit(p, line, false);
+}
+
+/* The clock, every p->every calls: redraw when due, and adapt p->every. */
+static void progress_tick(struct progress *p)
+{
+	uint64_t now = cli_now_ns(), since = now - p->check_ns;
+	if (since > 500000000u)
+		p->every = 1; /* slowed down a lot: look at every call */
+	else if (since > 100000000u && p->every > 1)
+		p->every /= 2;
+	else if (since < 20000000u && p->every < PROGRESS_MAX_EVERY)
+		p->every *= 2;
+	p->countdown = p->every;
+	p->check_ns = now;
+	if (now - p->draw_ns >= PROGRESS_REDRAW_NS)
+		progress_draw(p, now);
+}
+
+static inline void progress_count(struct progress *p, uint64_t n)
+{
+	p->bytes += n;
+	if (p->on && !--p->countdown)
+		progress_tick(p);
+}
+
+/*
+ * The timeout of one call that @timeout_ms bounds (-1: none): itself, or
+ * with the line on, 0 for the @first try (a call with a timeout reads the
+ * clock, which the data path must not do at every call) and slices of it
+ * for the waits after that.
+ */
+static int progress_slice(const struct progress *p, int timeout_ms, bool first)
+{
+	if (!p->on || timeout_ms == 0)
+		return timeout_ms;
+	if (first)
+		return 0;
+	if (timeout_ms > 0 && timeout_ms <= PROGRESS_SLICE_MS)
+		return timeout_ms;
+	return PROGRESS_SLICE_MS;
+}
+
+/* A slice of a wait ended with nothing moved. */
+static void progress_waited(struct progress *p)
+{
+	if (p->on)
+		progress_tick(p);
+}
+
+static void progress_start(struct progress *p, bool wanted, const char *verb,
+			   shmpipe *pipe)
+{
+	*p = (struct progress){ .on = wanted && cli_term_is_tty(2),
+				.verb = verb,
+				.pipe = pipe,
+				.countdown = 1,
+				.every = 1 };
+	p->start_ns = p->check_ns = cli_now_ns();
+	for (unsigned i = 0; i < PROGRESS_WINDOW; i++)
+		p->window[i].ns = p->start_ns;
+	if (p->on)
+		progress_draw(p, p->start_ns);
+}
+
+/* Take the line away, before an error message. */
+static void progress_clear(struct progress *p)
+{
+	static const char clear[] = "\r" CLI_TERM_CLEAR_EOL;
+	if (p->on && p->shown)
+		cli_write_all(2, clear, sizeof(clear) - 1);
+	p->shown = false;
+}
+
+/* The final line: totals, and a newline. */
+static void progress_end(struct progress *p)
+{
+	if (!p->on)
+		return;
+	uint64_t now = cli_now_ns();
+	double secs = (double)(now - p->start_ns) / 1e9;
+	char size[32], avg[32], elapsed[32], line[256];
+	unsigned cols;
+	cli_term_size(2, &cols, NULL);
+	size_t room = cols > 1 ? cols - 1 : 1;
+	cli_human_size(p->bytes, size);
+	cli_human_rate(secs > 0 ? (double)p->bytes / secs : 0, avg);
+	cli_human_duration(secs, elapsed);
+	unsigned long long n = (unsigned long long)p->bytes;
+	for (int shape = 0; shape < 4; shape++) {
+		if (shape == 0)
+			snprintf(line, sizeof(line),
+				 "%s %llu bytes (%s) in %s, avg %s", p->verb, n,
+				 size, elapsed, avg);
+		else if (shape == 1)
+			snprintf(line, sizeof(line),
+				 "%s %llu bytes in %s, avg %s", p->verb, n,
+				 elapsed, avg);
+		else if (shape == 2)
+			snprintf(line, sizeof(line), "%s %llu bytes in %s",
+				 p->verb, n, elapsed);
+		else
+			snprintf(line, sizeof(line), "%s %llu bytes", p->verb,
+				 n);
+		if (strlen(line) <= room)
+			break;
+	}
+	cli_term_fit(line, room);
+	progress_emit(p, line, true);
 }
 
 /* --connect: the client of a remote `shmpipe serve`. The bridge does the
@@ -132,15 +366,25 @@ static int remote_open(struct io_opts *o, const char *cmd)
 	return fd;
 }
 
-static int copy_fd(int from, int to, int timeout_ms, uint64_t *moved)
+/* Copy until end of file (0), an error (-errno) or @timeout_ms without
+ * data (1); p->bytes counts what was copied. */
+static int copy_fd(int from, int to, int timeout_ms, struct progress *p)
 {
 	static char buf[1 << 16];
+	int left = timeout_ms;
 	for (;;) {
 		if (timeout_ms >= 0) {
+			int slice = progress_slice(p, left, false);
 			struct pollfd pfd = { .fd = from, .events = POLLIN };
-			int r = poll(&pfd, 1, timeout_ms);
+			int r = poll(&pfd, 1, slice);
+			if (r == 0 && slice != left) {
+				progress_waited(p);
+				left -= slice;
+				continue;
+			}
 			if (r == 0)
 				return 1; /* timed out */
+			left = timeout_ms;
 		}
 		ssize_t n = read(from, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
@@ -152,7 +396,7 @@ static int copy_fd(int from, int to, int timeout_ms, uint64_t *moved)
 		int r = cli_write_all(to, buf, (size_t)n);
 		if (r < 0)
 			return r;
-		*moved += (uint64_t)n;
+		progress_count(p, (uint64_t)n);
 	}
 }
 
@@ -161,8 +405,9 @@ static int remote_write(struct io_opts *o)
 	int fd = remote_open(o, "write");
 	if (fd < 0)
 		return EXIT_ERROR;
-	uint64_t moved = 0;
-	int r = copy_fd(0, fd, -1, &moved);
+	struct progress progress;
+	progress_start(&progress, o->progress, "wrote", NULL);
+	int r = copy_fd(0, fd, -1, &progress);
 	if (r == 0) {
 		/* The bridge sends nothing: wait for its close. */
 		char sink[256];
@@ -174,6 +419,8 @@ static int remote_write(struct io_opts *o)
 		r = n < 0 ? -errno : 0;
 	}
 	close(fd);
+	if (r < 0)
+		progress_clear(&progress);
 	if (r == -ECONNRESET || r == -EPIPE) {
 		/* a reset, not an orderly close: the bridge refused or cut
 		 * off a unit */
@@ -181,13 +428,13 @@ static int remote_write(struct io_opts *o)
 				"everything sent went in (a wrong token, or a "
 				"unit too large or cut off: its log says which)\n",
 			o->connect);
+		progress_end(&progress);
 		return EXIT_ERROR;
 	}
-	if (r < 0) {
+	if (r < 0)
 		cli_error(r, "write: sending to %s", o->connect);
-		return EXIT_ERROR;
-	}
-	return EXIT_OK;
+	progress_end(&progress);
+	return r < 0 ? EXIT_ERROR : EXIT_OK;
 }
 
 static int remote_read(struct io_opts *o)
@@ -196,27 +443,31 @@ static int remote_read(struct io_opts *o)
 	if (fd < 0)
 		return EXIT_ERROR;
 	shutdown(fd, SHUT_WR);
-	uint64_t moved = 0;
-	int r = copy_fd(fd, 1, o->timeout_ms, &moved);
+	struct progress progress;
+	progress_start(&progress, o->progress, "read", NULL);
+	int r = copy_fd(fd, 1, o->timeout_ms, &progress);
 	close(fd);
+	int status = EXIT_OK;
 	if (r < 0 && r != -EPIPE) {
+		progress_clear(&progress);
 		cli_error(r, "read: from %s", o->connect);
-		return EXIT_ERROR;
-	}
-	if (r == 1 && !moved) {
+		status = EXIT_ERROR;
+	} else if (r == 1 && !progress.bytes) {
+		progress_clear(&progress);
 		fprintf(stderr, "shmpipe: read %s: timed out with no data\n",
 			o->connect);
-		return EXIT_ERROR;
+		status = EXIT_ERROR;
 	}
-	return EXIT_OK;
+	progress_end(&progress);
+	return status;
 }
 
 /* ------------------------------------------------------------------ write */
 
 static void write_usage(void)
 {
-	printf("Usage: shmpipe write NAME [--lines|--len32] [--timeout SECONDS]\n"
-	       "       shmpipe write --connect ADDR [--token-file F]\n"
+	printf("Usage: shmpipe write NAME [--lines|--len32] [--timeout SECONDS] [--progress]\n"
+	       "       shmpipe write --connect ADDR [--token-file F] [--progress]\n"
 	       "Copy stdin into the pipe NAME until end of input. Each unit goes in\n"
 	       "with one atomic write, never interleaved with other writers':\n\n"
 	       "      (default)      raw chunks as they are read\n"
@@ -232,6 +483,11 @@ static void write_usage(void)
 	       "                     instead; the bridge does the framing. Exit 0\n"
 	       "                     once the bridge has read it all\n"
 	       "      --token-file F with --connect: send the first line of F first\n"
+	       "      --progress     when stderr is a terminal, a line there redrawn\n"
+	       "                     while data moves: bytes of stdin so far, rate\n"
+	       "                     (last second, average), time and how full the\n"
+	       "                     pipe is; then the totals (nothing without a\n"
+	       "                     terminal)\n"
 	       "  -h, --help         show this help\n\n"
 	       "A unit larger than the pipe can hold is an error. A last line\n"
 	       "without a newline is written; a frame cut short by end of input is\n"
@@ -244,12 +500,27 @@ struct writer {
 	size_t max_unit; /* largest unit one write takes */
 	int message;
 	uint64_t units;
+	struct progress progress;
 };
 
 static int put_unit(struct writer *w, const char *buf, size_t len)
 {
-	ssize_t n = shmpipe_write(w->pipe, buf, len, w->o->timeout_ms);
+	int left = w->o->timeout_ms;
+	ssize_t n;
+	/* a unit never goes in part way: trying again is safe */
+	for (bool first = true;; first = false) {
+		int slice = progress_slice(&w->progress, left, first);
+		n = shmpipe_write(w->pipe, buf, len, slice);
+		if ((n != -ETIMEDOUT && n != -EAGAIN) || slice == left)
+			break;
+		if (!first) {
+			progress_waited(&w->progress);
+			if (left > 0)
+				left -= slice;
+		}
+	}
 	if (n < 0) {
+		progress_clear(&w->progress);
 		cli_pipe_error((int)n, "write", w->o->name);
 		return -1;
 	}
@@ -321,6 +592,7 @@ static int write_loop(struct writer *w)
 			size_t nsize = size * 2 < cap ? size * 2 : cap;
 			char *nb = realloc(buf, nsize);
 			if (!nb) {
+				progress_clear(&w->progress);
 				cli_error(-ENOMEM, "write '%s'", w->o->name);
 				status = EXIT_ERROR;
 				break;
@@ -332,6 +604,7 @@ static int write_loop(struct writer *w)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
+			progress_clear(&w->progress);
 			cli_error(-errno, "write '%s': reading stdin", w->o->name);
 			status = EXIT_ERROR;
 			break;
@@ -341,16 +614,19 @@ static int write_loop(struct writer *w)
 				break;
 			if (put_unit(w, buf, (size_t)n) < 0)
 				return free(buf), EXIT_ERROR;
+			progress_count(&w->progress, (uint64_t)n);
 			continue;
 		}
 		used += (size_t)n;
 		int err = 0;
 		size_t done = write_units(w, buf, used, &err);
+		progress_count(&w->progress, done);
 		if (err == 1) {
 			status = EXIT_ERROR;
 			break;
 		}
 		if (err == 2 || (used - done == size && size == cap)) {
+			progress_clear(&w->progress);
 			fprintf(stderr,
 				"shmpipe: write '%s': unit %llu is larger than the "
 				"pipe can hold (%zu bytes); nothing of it was written\n",
@@ -362,10 +638,15 @@ static int write_loop(struct writer *w)
 		memmove(buf, buf + done, used - done);
 		used -= done;
 		if (n == 0) { /* end of input */
-			if (used && w->o->framing == FRAME_LINES &&
-			    put_unit(w, buf, used) < 0)
-				status = EXIT_ERROR;
-			else if (used && w->o->framing == FRAME_LEN32) {
+			if (!used)
+				break;
+			if (w->o->framing == FRAME_LINES) {
+				if (put_unit(w, buf, used) < 0)
+					status = EXIT_ERROR;
+				else
+					progress_count(&w->progress, used);
+			} else {
+				progress_clear(&w->progress);
 				fprintf(stderr,
 					"shmpipe: write '%s': input ended inside a "
 					"frame (%zu bytes of it); it was not written\n",
@@ -398,7 +679,9 @@ int cmd_write(int argc, char **argv)
 	w.max_unit = shmpipe_capacity(w.pipe);
 	if (w.message) /* 8-byte header, length rounded up to 8 */
 		w.max_unit = (w.max_unit - 8) & ~(size_t)7;
+	progress_start(&w.progress, o.progress, "wrote", w.pipe);
 	int status = write_loop(&w);
+	progress_end(&w.progress);
 	shmpipe_close(w.pipe);
 	return status;
 }
@@ -408,7 +691,9 @@ int cmd_write(int argc, char **argv)
 static void read_usage(void)
 {
 	printf("Usage: shmpipe read NAME [--lines|--len32] [--count N] [--timeout SECONDS]\n"
+	       "                         [--progress]\n"
 	       "       shmpipe read --connect ADDR [--token-file F] [--timeout SECONDS]\n"
+	       "                         [--progress]\n"
 	       "Copy the pipe NAME to stdout until end of file: the pipe is empty and\n"
 	       "no writer has it open (a pipe no writer has opened yet is waited for).\n\n"
 	       "  -l, --lines        message pipe: write each message and a newline;\n"
@@ -422,6 +707,11 @@ static void read_usage(void)
 	       "      --connect ADDR read from a remote `shmpipe serve --out` at ADDR\n"
 	       "                     instead, until it closes\n"
 	       "      --token-file F with --connect: send the first line of F first\n"
+	       "      --progress     when stderr is a terminal, a line there redrawn\n"
+	       "                     while data moves: bytes of stdout so far, rate\n"
+	       "                     (last second, average), time and how full the\n"
+	       "                     pipe is; then the totals (nothing without a\n"
+	       "                     terminal)\n"
 	       "  -h, --help         show this help\n\n"
 	       "Each unit is removed from the pipe only once stdout has taken it.\n"
 	       "Exit status: 0 end of file, count or timeout reached (with data),\n"
@@ -438,6 +728,7 @@ struct reader {
 	uint64_t frame_left;
 	unsigned hdr_have;
 	unsigned char hdr[4];
+	struct progress progress;
 };
 
 /* Stream: how many of @len bytes to write to finish at most the units
@@ -537,40 +828,59 @@ static int read_loop(struct reader *rd)
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000L;
 	}
+	bool first = true; /* try of this unit (see progress_slice) */
 	while (!rd->o->count || rd->units < rd->o->count) {
-		int timeout = rd->o->timeout_ms < 0 ? -1 : (int)ms_left(&deadline);
+		int timeout =
+			rd->o->timeout_ms < 0 ? -1 : (int)ms_left(&deadline);
+		int slice = progress_slice(&rd->progress, timeout, first);
 		const void *p;
-		ssize_t n = shmpipe_peek(rd->pipe, &p, timeout);
+		ssize_t n = shmpipe_peek(rd->pipe, &p, slice);
 		if (n == 0)
 			return EXIT_OK;
+		if ((n == -ETIMEDOUT || n == -EAGAIN) && slice != timeout) {
+			if (!first)
+				progress_waited(&rd->progress);
+			first = false;
+			continue;
+		}
+		first = true;
 		if (n == -ETIMEDOUT || n == -EAGAIN) {
 			if (rd->units)
 				return EXIT_OK;
-			fprintf(stderr, "shmpipe: read '%s': timed out with no data\n",
+			progress_clear(&rd->progress);
+			fprintf(stderr,
+				"shmpipe: read '%s': timed out with no data\n",
 				rd->o->name);
 			return EXIT_ERROR;
 		}
 		if (n < 0) {
+			progress_clear(&rd->progress);
 			cli_pipe_error((int)n, "read", rd->o->name);
 			return EXIT_ERROR;
 		}
-		size_t take = (size_t)n;
+		size_t take = (size_t)n, out = take;
 		int r;
 		if (rd->message) {
 			r = emit_message(rd, p, (size_t)n);
+			out += rd->o->framing == FRAME_LEN32   ? 4
+			       : rd->o->framing == FRAME_LINES ? 1
+							       : 0;
 		} else {
-			take = stream_take(rd, p, (size_t)n);
+			take = out = stream_take(rd, p, (size_t)n);
 			r = cli_write_all(1, p, take);
 		}
 		if (r < 0) {
 			shmpipe_release(rd->pipe, 0); /* stays in the pipe */
+			progress_clear(&rd->progress);
 			if (r != -EPIPE)
-				cli_error(r, "read '%s': writing stdout", rd->o->name);
+				cli_error(r, "read '%s': writing stdout",
+					  rd->o->name);
 			return EXIT_ERROR;
 		}
 		shmpipe_release(rd->pipe, take);
 		if (rd->message)
 			rd->units++;
+		progress_count(&rd->progress, out);
 	}
 	return EXIT_OK;
 }
@@ -593,7 +903,9 @@ int cmd_read(int argc, char **argv)
 	}
 	rd.message = shmpipe_kind(rd.pipe) == SHMPIPE_MESSAGE;
 	signal(SIGPIPE, SIG_IGN); /* a closed stdout is an error we handle */
+	progress_start(&rd.progress, o.progress, "read", rd.pipe);
 	int status = read_loop(&rd);
+	progress_end(&rd.progress);
 	shmpipe_close(rd.pipe);
 	return status;
 }

@@ -18,7 +18,9 @@ static const struct cli_command commands[] = {
 	{ "stat", "show a pipe's counters and attached processes", cmd_stat },
 	{ "ls", "list pipes", cmd_ls },
 	{ "rm", "remove pipes", cmd_rm },
+	{ "clean", "remove dead pipes and what crashed creators left", cmd_clean },
 	{ "serve", "let remote processes write into (or read from) a pipe over sockets", cmd_serve },
+	{ "doctor", "show what limits IPC on this machine and what it means", cmd_doctor },
 	{ NULL, NULL, NULL },
 };
 
