@@ -160,8 +160,11 @@ int shmpipe__pipe_geometry(shmpipe_region *region, struct pipe_geometry *g);
 /*
  * For tests and fuzzers: a handle on a pipe object held in ordinary memory.
  * @mem holds the whole object (@object_size bytes, as in /dev/shm) followed
- * by room for the mirror (object_size - mirror_offset more bytes); with
- * the mirror not kept in sync, it is for checking memory safety only.
+ * by room for the mirror (object_size - mirror_offset more bytes). In
+ * ordinary memory the mirror is not kept in sync: for checking memory
+ * safety only (fuzzers). On a real mirrored mapping (the base of a region
+ * opened with shmpipe__region_open()) it is a working handle, which the
+ * TSan tests use to let threads share one mapping; it has no SIGBUS guard.
  * Errors as shmpipe_open().
  */
 int shmpipe__pipe_open_memory(shmpipe **out, void *mem, size_t object_size,

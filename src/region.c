@@ -230,10 +230,15 @@ size_t shmpipe__region_mirror_offset(const shmpipe_region *r)
 
 size_t shmpipe__page_size(void)
 {
-	static size_t page;
-	if (!page)
-		page = (size_t)sysconf(_SC_PAGESIZE);
-	return page;
+	/* Atomic: threads may make their first call at once (relaxed: any
+	 * of them stores the same value). */
+	static _Atomic size_t page;
+	size_t p = atomic_load_explicit(&page, memory_order_relaxed);
+	if (!p) {
+		p = (size_t)sysconf(_SC_PAGESIZE);
+		atomic_store_explicit(&page, p, memory_order_relaxed);
+	}
+	return p;
 }
 
 void shmpipe__region_guard(shmpipe_region *r)
