@@ -375,13 +375,18 @@ static int wait_change(shmpipe *p, _Atomic uint64_t *pos, uint64_t seen,
 
 	struct pipe_slot *me = &p->sh->slots[p->slot];
 	uint32_t s = atomic_load_explicit(seq, memory_order_acquire);
-	atomic_store(&me->waiting, role);
+	/* The count goes up before the slot's flag and down after it: a
+	 * process killed in between leaves the count one too high (a spare
+	 * wake-up per call, harmless), never too low (reap subtracts one for
+	 * a dead slot's flag; too low would let a sleeper miss its wake-up
+	 * and wait out its slice). */
 	atomic_fetch_add(waiting, 1); /* seq_cst: see wake() */
+	atomic_store(&me->waiting, role);
 	int r = 0;
 	if (atomic_load(pos) == seen)
 		r = shmpipe__futex_wait(seq, s, until);
-	atomic_fetch_sub(waiting, 1);
 	atomic_store(&me->waiting, 0);
+	atomic_fetch_sub(waiting, 1);
 	if (r == -ETIMEDOUT && until == &w->abs)
 		return -ETIMEDOUT;
 	return 0;
