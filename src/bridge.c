@@ -330,7 +330,12 @@ static void conn_interest(shmpipe_bridge *b, struct conn *c, unsigned events)
 {
 	if (c->registered && c->events == events)
 		return;
-	if (!events) {
+	/* An OUT reader stays registered with no events: epoll still reports
+	 * its hang-up or error, so a peer that has gone is closed before
+	 * another unit is sent into its socket. */
+	bool keep = b->cfg.direction == SHMPIPE_BRIDGE_OUT && c->authed &&
+		    !c->is_fifo;
+	if (!events && !keep) {
 		if (c->registered)
 			epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 		c->registered = 0;
@@ -1133,6 +1138,9 @@ static void sweep(shmpipe_bridge *b)
 	if (b->cfg.idle_timeout_ms < 0)
 		return;
 	uint64_t limit = (uint64_t)b->cfg.idle_timeout_ms * 1000000ull;
+	/* Now again: the calls above may have stamped connections after the
+	 * first reading, and an older now would make their age wrap around. */
+	now = shmpipe__now_ns();
 	for (struct conn *c = b->conns, *next; c; c = next) {
 		next = c->next;
 		if (c->is_fifo || c->blocked)
