@@ -31,8 +31,9 @@
  * only then bumps the word and calls FUTEX_WAKE. That Dekker pair means no
  * lost wake-up, and no system call at all when nobody sleeps. Sleeps are
  * cut into slices (readers: 50 ms, to notice dead writers and report end
- * of file; writers: 250 ms, a safety net should a killed waiter have left a
- * counter wrong).
+ * of file; writers: 250 ms, for a reader killed between its position
+ * store and its FUTEX_WAKE). The model in tests/model checks this
+ * protocol, crashes included.
  *
  * Nothing read from shared memory is trusted: constants are validated once
  * at open and copied into the handle; positions and record lengths are
@@ -340,7 +341,8 @@ static void wait_begin(struct wait_ctx *w, int timeout_ms)
  * Returns 0 to re-check, or -EAGAIN / -ETIMEDOUT at the deadline.
  */
 static int wait_change(shmpipe *p, _Atomic uint64_t *pos, uint64_t seen,
-		       _Atomic uint32_t *seq, _Atomic uint32_t *waiting,
+		       _Atomic uint32_t *seq, uint32_t seq_seen,
+		       _Atomic uint32_t *waiting,
 		       unsigned role, int slice_ms, struct wait_ctx *w)
 {
 	if (truncated(p))
@@ -374,7 +376,7 @@ static int wait_change(shmpipe *p, _Atomic uint64_t *pos, uint64_t seen,
 		until = &w->abs;
 
 	struct pipe_slot *me = &p->sh->slots[p->slot];
-	uint32_t s = atomic_load_explicit(seq, memory_order_acquire);
+	uint32_t s = seq_seen; /* loaded by the caller before it looked */
 	/* The count goes up before the slot's flag and down after it: a
 	 * process killed in between leaves the count one too high (a spare
 	 * wake-up per call, harmless), never too low (reap subtracts one for
@@ -687,6 +689,13 @@ static int64_t wait_for_data(shmpipe *p, uint64_t *head, uint64_t want,
 		if (tail - *head - 1 < p->g.capacity && tail - *head >= want &&
 		    !(p->g.kind == SHMPIPE_MESSAGE && ((tail | *head) & 7)))
 			return (int64_t)(tail - *head);
+		/* The sequence word before the positions and the writer count:
+		 * a write or a writer's close after this changes it, so the
+		 * wait below cannot sleep through it (found by the Spin model,
+		 * tests/model: a close between the count and the load left the
+		 * reader asleep for its whole slice). */
+		uint32_t seq = atomic_load_explicit(&p->sh->data_seq,
+						    memory_order_acquire);
 		int r = load_positions(p, &tail, head);
 		if (r < 0)
 			return r;
@@ -704,7 +713,7 @@ static int64_t wait_for_data(shmpipe *p, uint64_t *head, uint64_t want,
 			p->seen_tail = tail;
 			return (int64_t)(tail - *head);
 		}
-		r = wait_change(p, &p->sh->tail, tail, &p->sh->data_seq,
+		r = wait_change(p, &p->sh->tail, tail, &p->sh->data_seq, seq,
 				&p->sh->readers_waiting, ROLE_READ,
 				READER_SLICE_MS, w);
 		if (r < 0)
@@ -728,6 +737,8 @@ static int64_t wait_for_space(shmpipe *p, uint64_t need, int partial,
 		    !(p->g.kind == SHMPIPE_MESSAGE && ((*tail | head) & 7)) &&
 		    (room >= need || (partial && room > 0)))
 			return (int64_t)room;
+		uint32_t seq = atomic_load_explicit(&p->sh->space_seq,
+						    memory_order_acquire);
 		int r = load_positions(p, tail, &head);
 		if (r < 0)
 			return r;
@@ -735,7 +746,7 @@ static int64_t wait_for_space(shmpipe *p, uint64_t need, int partial,
 		room = p->g.capacity - (*tail - head);
 		if (room >= need || (partial && room > 0))
 			return (int64_t)room;
-		r = wait_change(p, &p->sh->head, head, &p->sh->space_seq,
+		r = wait_change(p, &p->sh->head, head, &p->sh->space_seq, seq,
 				&p->sh->writers_waiting, ROLE_WRITE,
 				WRITER_SLICE_MS, w);
 		if (r < 0)
