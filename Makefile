@@ -133,8 +133,9 @@ check: deps all
 
 # The proofs of RELIABILITY.md, after the unit tests; SOAK=SECONDS makes
 # the soak longer, FUZZ_SECONDS each fuzzer's run.
-torture: all fuzz tsan
+torture: all
 	@scripts/deps.sh check torture
+	@$(MAKE) --no-print-directory fuzz tsan
 	@BUILD=$(abspath $(B)) SHMPIPE=$(abspath $(CLI)) FUZZ=$(abspath $(FUZZ_DIR)) \
 		TSAN=$(abspath $(TSAN_DIR)) tests/torture/run.sh
 
