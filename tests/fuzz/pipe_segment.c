@@ -732,6 +732,9 @@ static void op_write(struct run *run, uint8_t arg)
 	free(buf);
 }
 
+/* Bytes peeked are read into here, so none of the reads is optimised away. */
+static volatile unsigned char peek_sink;
+
 static void op_peek(struct run *run, uint8_t arg)
 {
 	shmpipe *p = run->rd;
@@ -752,9 +755,8 @@ static void op_peek(struct run *run, uint8_t arg)
 		return;
 	check_unit(p, (uint64_t)r, fill);
 	check_in_ring(p, ptr, (size_t)r);
-	static volatile unsigned char sink;
 	for (ssize_t i = 0; i < r; i++) /* all there to read (ASan) */
-		sink ^= ((const unsigned char *)ptr)[i];
+		peek_sink ^= ((const unsigned char *)ptr)[i];
 	CHECK(head_now(run) == head); /* nothing consumed yet */
 	run->peeked = (size_t)r;
 	run->peek_head = head;
