@@ -3,7 +3,9 @@
 # fuzz` into $FUZZ) runs FUZZ_SECONDS seconds from its corpus
 # (tests/fuzz/corpus/NAME, read only: new inputs go to a temp dir) under
 # ASan+UBSan. A crash, leak, timeout or sanitizer report fails the test
-# and leaves the input in $tmp for the log. Figures: fuzz_executions,
+# and leaves the input in $tmp for the log (the per-input limit is 60 s:
+# a stall of this small shared machine must not pass for a hang; an input
+# takes milliseconds). Figures: fuzz_executions,
 # fuzz_targets.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +21,7 @@ for src in "$here"/fuzz/*.c; do
 	[ -x "$bin" ] || { echo "FAIL: $name not built in $FUZZ"; fail=1; continue; }
 	mkdir -p "$tmp/$name" "$here/fuzz/corpus/$name"
 	(cd "$tmp" && "$bin" -max_total_time="$secs" -print_final_stats=1 \
-		-timeout=10 -rss_limit_mb=2048 -artifact_prefix="$tmp/$name-" \
+		-timeout=60 -rss_limit_mb=2048 -artifact_prefix="$tmp/$name-" \
 		"$tmp/$name" "$here/fuzz/corpus/$name") >"$tmp/$name.log" 2>&1
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$tmp/$name.log")
