@@ -100,12 +100,12 @@ $(B)/torture/%: tests/torture/%.c tests/helpers.c tests/helpers.h $(STATIC) | $(
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< tests/helpers.c $(STATIC) $(LDLIBS)
 
 # A fuzz target with a main() that feeds it every file of its corpus.
-$(B)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay_main.c $(STATIC) | $(B)/fuzz
+$(B)/fuzz/%-replay: tests/fuzz/%.c tests/fuzz/replay_main.c $(wildcard tests/fuzz/*.h) $(STATIC) | $(B)/fuzz
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< tests/fuzz/replay_main.c $(STATIC) $(LDLIBS)
 
 # The same target under libFuzzer, ASan and UBSan: the library compiled
 # in, instrumented. `make fuzz` (clang needed: scripts/deps.sh torture).
-$(FUZZ_DIR)/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard src/*.h) include/shmpipe.h | $(FUZZ_DIR)
+$(FUZZ_DIR)/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(LIB_SRCS) $(wildcard src/*.h) include/shmpipe.h | $(FUZZ_DIR)
 	$(FUZZ_CC) -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-Iinclude -Isrc -Itests -DSHMPIPE_BUILDING -o $@ $< $(LIB_SRCS) -lpthread
 fuzz: $(FUZZ_NAMES:%=$(FUZZ_DIR)/%)

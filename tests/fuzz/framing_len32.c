@@ -24,52 +24,8 @@
  *   - no byte outside what was given is read: each call gets the pending
  *     bytes in a heap block of exactly that size (ASan).
  */
-#include "bridge.h"
-
-#include <errno.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define MAX_PIECES 64
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-				__LINE__, #cond);                              \
-			abort();                                               \
-		}                                                              \
-	} while (0)
-
-/* What a decoding found: the units, then how the stream ended. */
-struct outcome {
-	size_t n, cap;
-	size_t *off, *size;
-	int oversize;	/* refused a unit starting at @rest_at */
-	size_t rest_at; /* start of what is left undecoded */
-};
-
-static void add_unit(struct outcome *o, size_t off, size_t size)
-{
-	if (o->n == o->cap) {
-		o->cap = o->cap ? 2 * o->cap : 16;
-		o->off = realloc(o->off, o->cap * sizeof(*o->off));
-		o->size = realloc(o->size, o->cap * sizeof(*o->size));
-		CHECK(o->off && o->size);
-	}
-	o->off[o->n] = off;
-	o->size[o->n++] = size;
-}
-
-static void outcome_free(struct outcome *o)
-{
-	free(o->off);
-	free(o->size);
-}
+#define FRAMING SHMPIPE_FRAMING_LEN32
+#include "framing_fuzz.h"
 
 static size_t be32(const uint8_t *p)
 {
@@ -77,17 +33,9 @@ static size_t be32(const uint8_t *p)
 	       p[3];
 }
 
-/* Call the decoder on stream[base..have) copied into a heap block of
- * exactly that size. */
-static int frame_at(const uint8_t *stream, size_t base, size_t have,
-		    size_t scanned, size_t max_unit, struct shmpipe__frame *f)
+static void check_frame(const unsigned char *view, size_t len,
+			size_t max_unit, int r, const struct shmpipe__frame *f)
 {
-	size_t len = have - base;
-	unsigned char *view = malloc(len ? len : 1);
-	CHECK(view);
-	memcpy(view, stream + base, len);
-	int r = shmpipe__frame_next(SHMPIPE_FRAMING_LEN32, view, len, scanned,
-				    max_unit, f);
 	size_t n = len >= 4 ? be32(view) : 0;
 	if (r == 1) {
 		CHECK(len >= 4 && n <= max_unit);
@@ -98,51 +46,12 @@ static int frame_at(const uint8_t *stream, size_t base, size_t have,
 	} else {
 		CHECK(r == -EMSGSIZE && len >= 4 && n > max_unit);
 	}
-	free(view);
-	return r;
 }
 
-/* Decode @stream arriving in the pieces @piece (then the rest in one, or
- * with @cycle the same pieces again until the end), keeping every
- * complete unit, as a connection of the bridge does. */
-static void decode(const uint8_t *stream, size_t len, const size_t *piece,
-		   size_t npieces, int cycle, size_t hint, size_t max_unit,
-		   struct outcome *o)
+/* The lines framing's hint, often wrong on purpose: len32 must not care. */
+static size_t scanned_hint(uint8_t flags, size_t scanned)
 {
-	size_t have = 0, base = 0, scanned = 0, total = 0;
-	memset(o, 0, sizeof(*o));
-	for (size_t i = 0; i < npieces; i++)
-		total += piece[i];
-	if (!total)
-		cycle = 0;
-	for (size_t i = 0; have < len || i <= npieces; i++) {
-		size_t n = len - have;
-		if (i < npieces || (cycle && npieces))
-			n = piece[i % npieces];
-		if (n > len - have)
-			n = len - have;
-		have += n;
-		for (;;) {
-			struct shmpipe__frame f;
-			/* the lines framing's hint: len32 must not care */
-			int r = frame_at(stream, base, have,
-					 hint ? scanned + hint - 1 : 0,
-					 max_unit, &f);
-			if (r < 0) {
-				o->oversize = 1;
-				o->rest_at = base;
-				return; /* the connection is closed */
-			}
-			if (r == 0) {
-				scanned = have - base;
-				break;
-			}
-			add_unit(o, base, f.size);
-			base += f.size;
-			scanned = 0;
-		}
-	}
-	o->rest_at = base;
+	return flags & 1 ? scanned + (flags >> 2) : 0;
 }
 
 /* The model: a length, then that many bytes; a length over max_unit is
@@ -164,60 +73,4 @@ static void model(const uint8_t *stream, size_t len, size_t max_unit,
 		at += 4 + n;
 	}
 	o->rest_at = at;
-}
-
-static void same(const struct outcome *a, const struct outcome *b)
-{
-	CHECK(a->n == b->n);
-	for (size_t i = 0; i < a->n; i++) {
-		CHECK(a->off[i] == b->off[i]);
-		CHECK(a->size[i] == b->size[i]);
-	}
-	CHECK(a->oversize == b->oversize);
-	CHECK(a->rest_at == b->rest_at);
-}
-
-static size_t limit_of(uint8_t class, uint8_t b)
-{
-	switch (class % 6) {
-	case 0:
-		return b % 8; /* tiny; 0: only empty frames */
-	case 1:
-		return 1 + b;
-	case 2:
-		return 1 + (size_t)b * 16;
-	case 3:
-		return SIZE_MAX;
-	case 4:
-		return UINT32_MAX;
-	default:
-		return 4096;
-	}
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	if (size < 3)
-		return 0;
-	size_t max_unit = limit_of(data[0], data[1]);
-	size_t npieces = data[2] % (MAX_PIECES + 1), at = 3;
-	size_t piece[MAX_PIECES];
-	for (size_t i = 0; i < npieces; i++)
-		piece[i] = at < size ? data[at++] : 0;
-	uint8_t flags = at < size ? data[at++] : 1;
-	size_t hint = flags & 1 ? 1 + (flags >> 2) : 0;
-	int cycle = flags >> 1 & 1;
-	const uint8_t *stream = data + at;
-	size_t len = size - at;
-
-	struct outcome whole, split, want;
-	decode(stream, len, NULL, 0, 0, 0, max_unit, &whole);
-	decode(stream, len, piece, npieces, cycle, hint, max_unit, &split);
-	model(stream, len, max_unit, &want);
-	same(&whole, &want);
-	same(&split, &want);
-	outcome_free(&whole);
-	outcome_free(&split);
-	outcome_free(&want);
-	return 0;
 }

@@ -43,6 +43,8 @@
 #define _GNU_SOURCE
 #include "pipe.h"
 
+#include "fuzz.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -51,16 +53,6 @@
 #include <string.h>
 #include <unistd.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-				__LINE__, #cond);                              \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 /* @r is >= 0 or one of the errors listed after it. */
 #define CHECK_RESULT(r, ...)                                                   \
 	do {                                                                   \
