@@ -19,61 +19,12 @@
 #  - its fd count is 1000 + its own few (<= 16 with no connection).
 # Loopback only, ephemeral port, pipe t-PID-..., everything cleaned up.
 set -u
-S=$SHMPIPE
 P=t-$$-idle
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bridge_load_idle.XXXXXX")
-bg=()
-cleanup() {
-	for p in "${bg[@]}"; do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -f /dev/shm/shmpipe."$P"
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	[ -s "$tmp/serve.err" ] && sed 's/^/  serve: /' "$tmp/serve.err" | tail -n 20
-	exit 1
-}
-T() { timeout -k 5 60 "$@"; }
-command -v python3 >/dev/null || { echo "python3 is missing"; exit 77; }
+. "$(dirname "$0")/bridge_load_lib.bash"
 ulimit -n 4096 2>/dev/null || { echo "cannot raise ulimit -n to 4096"; exit 77; }
 
-# field KEY: a value of `stat --json` ("bridge.refused" for nested ones).
-field() {
-	T "$S" stat --json "$P" | python3 -c "
-import json, sys
-v = json.load(sys.stdin)
-for k in '$1'.split('.'):
-    v = v[k]
-print(v)"
-}
-# wait_for KEY VALUE SECONDS: until stat --json says KEY == VALUE.
-wait_for() {
-	local end=$((SECONDS + $3))
-	while [ $SECONDS -lt $end ]; do
-		[ "$(field "$1")" = "$2" ] && return 0
-		sleep 0.2
-	done
-	fail "$1 is $(field "$1") after $3 s, want $2"
-}
-mem() { # mem KEY: kB from /proc/PID/status
-	sed -n "s/^$1:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$spid/status"
-}
-nfds() { ls "/proc/$spid/fd" | wc -l; }
-
 T "$S" create "$P" --size 16M || fail "create"
-"$S" serve "$P" --listen tcp://:0 --framing lines --idle-timeout 300 \
-	>"$tmp/serve.out" 2>"$tmp/serve.err" &
-spid=$!
-bg+=("$spid")
-for _ in $(seq 100); do
-	grep -q '^listening' "$tmp/serve.out" && break
-	sleep 0.1
-done
-addr=$(sed -n 's/^listening //p' "$tmp/serve.out" | head -n 1)
-port=${addr##*:}
-[ -n "$port" ] || fail "serve did not say where it listens"
+start_serve --framing lines --idle-timeout 300
 case $addr in tcp://127.*) ;; *) fail "not loopback: $addr" ;; esac
 base_fds=$(nfds)
 [ "$base_fds" -le 16 ] || fail "serve has $base_fds fds with no connection"

@@ -14,49 +14,16 @@
 #    two closed ("idle closed 2").
 # Loopback only, ephemeral port, pipe t-PID-..., everything cleaned up.
 set -u
-S=$SHMPIPE
 P=t-$$-idlet
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bridge_load_idlet.XXXXXX")
-bg=()
-cleanup() {
-	for p in "${bg[@]}"; do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -f /dev/shm/shmpipe."$P"
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	[ -s "$tmp/serve.err" ] && sed 's/^/  serve: /' "$tmp/serve.err" | tail -n 20
+fail_details() {
 	for f in trickle silent normal; do
 		[ -s "$tmp/$f.out" ] && sed "s/^/  $f: /" "$tmp/$f.out"
 	done
-	exit 1
 }
-T() { timeout -k 5 60 "$@"; }
-command -v python3 >/dev/null || { echo "python3 is missing"; exit 77; }
-
-field() {
-	T "$S" stat --json "$P" | python3 -c "
-import json, sys
-v = json.load(sys.stdin)
-for k in '$1'.split('.'):
-    v = v[k]
-print(v)"
-}
+. "$(dirname "$0")/bridge_load_lib.bash"
 
 T "$S" create "$P" --size 1M || fail "create"
-"$S" serve "$P" --listen tcp://:0 --framing lines --idle-timeout 2 \
-	>"$tmp/serve.out" 2>"$tmp/serve.err" &
-spid=$!
-bg+=("$spid")
-for _ in $(seq 100); do
-	grep -q '^listening' "$tmp/serve.out" && break
-	sleep 0.1
-done
-addr=$(sed -n 's/^listening //p' "$tmp/serve.out" | head -n 1)
-port=${addr##*:}
-[ -n "$port" ] || fail "serve did not say where it listens"
+start_serve --framing lines --idle-timeout 2
 
 # client.py PORT MODE: trickle | silent | normal. Prints how long the
 # connection lasted and how it ended.

@@ -8,54 +8,11 @@
 # the slots are free again: a new client is accepted and served.
 # Loopback only, ephemeral port, pipe t-PID-..., everything cleaned up.
 set -u
-S=$SHMPIPE
 P=t-$$-cap
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bridge_load_cap.XXXXXX")
-bg=()
-cleanup() {
-	for p in "${bg[@]}"; do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -f /dev/shm/shmpipe."$P"
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	[ -s "$tmp/serve.err" ] && sed 's/^/  serve: /' "$tmp/serve.err" | tail -n 20
-	exit 1
-}
-T() { timeout -k 5 60 "$@"; }
-command -v python3 >/dev/null || { echo "python3 is missing"; exit 77; }
-
-field() {
-	T "$S" stat --json "$P" | python3 -c "
-import json, sys
-v = json.load(sys.stdin)
-for k in '$1'.split('.'):
-    v = v[k]
-print(v)"
-}
-wait_for() {
-	local end=$((SECONDS + $3))
-	while [ $SECONDS -lt $end ]; do
-		[ "$(field "$1")" = "$2" ] && return 0
-		sleep 0.2
-	done
-	fail "$1 is $(field "$1") after $3 s, want $2"
-}
+. "$(dirname "$0")/bridge_load_lib.bash"
 
 T "$S" create "$P" --size 4M || fail "create"
-"$S" serve "$P" --listen tcp://:0 --framing lines --max-conns 10 \
-	>"$tmp/serve.out" 2>"$tmp/serve.err" &
-spid=$!
-bg+=("$spid")
-for _ in $(seq 100); do
-	grep -q '^listening' "$tmp/serve.out" && break
-	sleep 0.1
-done
-addr=$(sed -n 's/^listening //p' "$tmp/serve.out" | head -n 1)
-port=${addr##*:}
-[ -n "$port" ] || fail "serve did not say where it listens"
+start_serve --framing lines --max-conns 10
 
 # One python3 process plays all the clients, step by step, driven by
 # files: it connects the ten and reports; on "go-extra" it makes the 50

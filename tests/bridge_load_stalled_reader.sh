@@ -19,54 +19,19 @@
 #    of every client whole and in that client's order, nothing discarded.
 # Loopback only, ephemeral port, pipe t-PID-..., everything cleaned up.
 set -u
-S=$SHMPIPE
 P=t-$$-stall
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bridge_load_stall.XXXXXX")
-bg=()
-cleanup() {
-	for p in "${bg[@]}"; do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -f /dev/shm/shmpipe."$P"
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	[ -s "$tmp/serve.err" ] && sed 's/^/  serve: /' "$tmp/serve.err" | tail -n 20
-	exit 1
-}
-T() { timeout -k 5 80 "$@"; }
-command -v python3 >/dev/null || { echo "python3 is missing"; exit 77; }
+T_SECONDS=80
+. "$(dirname "$0")/bridge_load_lib.bash"
 # The pipe plus slack must fit in /dev/shm.
 [ "$(df -Pk /dev/shm | awk 'NR == 2 { print $4 }')" -gt $((128 * 1024)) ] ||
 	{ echo "/dev/shm has less than 128 MiB free"; exit 77; }
-
-field() {
-	T "$S" stat --json "$P" | python3 -c "
-import json, sys
-v = json.load(sys.stdin)
-for k in '$1'.split('.'):
-    v = v[k]
-print(v)"
-}
-mem() { sed -n "s/^$1:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$spid/status"; }
 
 CLIENTS=4
 LINES=262144 # of 1024 bytes: 256 MiB per client, 1 GiB in all
 TOTAL=$((CLIENTS * LINES * 1024))
 
 T "$S" create "$P" --size 64M || fail "create"
-"$S" serve "$P" --listen tcp://:0 --framing lines --idle-timeout 120 \
-	>"$tmp/serve.out" 2>"$tmp/serve.err" &
-spid=$!
-bg+=("$spid")
-for _ in $(seq 100); do
-	grep -q '^listening' "$tmp/serve.out" && break
-	sleep 0.1
-done
-addr=$(sed -n 's/^listening //p' "$tmp/serve.out" | head -n 1)
-port=${addr##*:}
-[ -n "$port" ] || fail "serve did not say where it listens"
+start_serve --framing lines --idle-timeout 120
 
 # RSS sampler: the largest VmRSS and VmRSS - RssShmem, every 0.2 s.
 (
